@@ -1,0 +1,21 @@
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+
+log = logging.getLogger("personamcp")
+
+
+class PersonaMCPConfig(AppConfig):
+    name = "personamcp"
+    verbose_name = "Persona-MCP"
+
+    def ready(self) -> None:
+        from personamcp.rpc import registry
+
+        registry.autodiscover()
+        if settings.DEV_MODE:
+            log.warning(
+                "PERSONAMCP_DEV_MODE=1: LOCAL DEVELOPMENT MODE. Anonymous clients may use /api "
+                "and /mcp with full access. Never expose this server to a network."
+            )

@@ -1,0 +1,26 @@
+"""ASGI entry point: HTTP through Django, WebSockets at /mcp through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
+django_asgi_app = get_asgi_application()  # sets up Django before consumers are imported
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from personamcp import jobs  # noqa: E402
+from personamcp.routing import websocket_urlpatterns  # noqa: E402
+from personamcp.rpc.middleware import ApiKeyAuthMiddleware, OriginValidatorMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginValidatorMiddleware(
+            AuthMiddlewareStack(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
+    }
+)
+
+jobs.start_embedded_scheduler()

@@ -1,0 +1,153 @@
+"""Who is calling: API keys (REST and /mcp), staff sessions, and the local-development mode."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import authentication, permissions
+from rest_framework.exceptions import AuthenticationFailed
+
+from personamcp.exceptions import Forbidden, RateLimited, Unauthenticated
+from personamcp.models import SCOPES, ApiKey, hash_key
+
+log = logging.getLogger(__name__)
+_RANK = {name: i for i, name in enumerate(SCOPES)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. ``persona_ids`` None means every persona."""
+
+    name: str
+    scope: str
+    key_id: int | None = None
+    persona_ids: frozenset[str] | None = None
+    dev: bool = False
+
+    is_authenticated = True  # DRF treats request.user as authenticated
+
+    @property
+    def scopes(self) -> list[str]:
+        return [s for s in SCOPES if _RANK[s] <= _RANK[self.scope]]
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.key_id}" if self.key_id else f"anon:{self.name}"
+
+    def allows(self, scope: str | None) -> bool:
+        return scope is None or _RANK[self.scope] >= _RANK[scope]
+
+    def may_access(self, persona_id: str) -> bool:
+        return self.persona_ids is None or str(persona_id) in self.persona_ids
+
+
+DEV_PRINCIPAL = Principal(name="local-development", scope="admin", dev=True)
+
+
+def principal_from_key(raw: str) -> Principal:
+    """Authenticate a raw API key; raises ``Unauthenticated`` for an unknown or revoked key."""
+    if not raw or len(raw) > 200:
+        raise Unauthenticated("invalid API key")
+    key = ApiKey.objects.filter(key_hash=hash_key(raw)).first()
+    if key is None or not key.usable:
+        raise Unauthenticated("invalid API key")
+    persona_ids = frozenset(str(p) for p in key.personas.values_list("id", flat=True))
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return Principal(
+        name=key.name, scope=key.scope, key_id=key.pk, persona_ids=persona_ids or None
+    )
+
+
+def principal_from_user(user) -> Principal | None:
+    """Staff users logged into the admin act with admin scope (the web chat page uses this)."""
+    if user is not None and getattr(user, "is_authenticated", False) and user.is_staff:
+        return Principal(name=f"staff:{user.get_username()}", scope="admin")
+    return None
+
+
+def require(principal: Principal | None, scope: str | None) -> Principal:
+    """Check that ``principal`` may use an operation needing ``scope``."""
+    if principal is None:
+        if settings.DEV_MODE:
+            return DEV_PRINCIPAL
+        raise Unauthenticated("authentication required: send an API key")
+    if not principal.allows(scope):
+        raise Forbidden(f"this API key lacks the {scope!r} scope")
+    return principal
+
+
+def require_persona(principal: Principal | None, persona_id: str) -> None:
+    if principal is not None and not principal.may_access(persona_id):
+        raise Forbidden("this API key does not cover this persona")
+
+
+def rate_limit(principal: Principal, *, per_minute: int | None = None) -> None:
+    """Fixed one-minute window per key, counted in the cache (Redis: across processes)."""
+    limit = per_minute or settings.PERSONAMCP["RATE_LIMIT_PER_MINUTE"]
+    window = int(time.time() // 60)
+    key = f"rl:{principal.rate_key}:{window}"
+    if cache.add(key, 1, timeout=65):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=65)
+            count = 1
+    if count > limit:
+        retry_after = round(60 - (time.time() % 60), 1)
+        raise RateLimited(retry_after, f"rate limit of {limit} requests per minute exceeded")
+
+
+# --- DRF --------------------------------------------------------------------------------------
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <key>`` (or ``X-API-Key``) -> a ``Principal``."""
+
+    def authenticate(self, request):
+        raw = bearer_token(request.headers.get("Authorization")) or request.headers.get("X-API-Key")
+        if not raw:
+            return None
+        try:
+            principal = principal_from_key(raw)
+        except Unauthenticated as exc:
+            raise AuthenticationFailed(exc.message) from None
+        return principal, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="persona-mcp"'
+
+
+def request_principal(request) -> Principal | None:
+    if isinstance(request.auth, Principal):
+        return request.auth
+    return principal_from_user(getattr(request, "user", None))
+
+
+class ScopedApiKeyPermission(permissions.BasePermission):
+    """Reads need the ``read`` scope, writes ``write``; a view may set ``required_scope``."""
+
+    def has_permission(self, request, view) -> bool:
+        scope = getattr(view, "required_scope", None)
+        if scope is None:
+            scope = "read" if request.method in permissions.SAFE_METHODS else "write"
+        request.principal = require(request_principal(request), scope)
+        rate_limit(request.principal)
+        return True

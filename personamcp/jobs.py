@@ -1,0 +1,105 @@
+"""Enqueue background work the same way in both runtime modes.
+
+Scaled mode (``REDIS_URL``): ``task.delay`` onto the Celery broker, after commit.
+Embedded mode: the task runs on an in-process thread pool after commit, so that a reply never
+waits for post-turn work, and periodic tasks run on an in-process scheduler thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+log = logging.getLogger(__name__)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_pending: set[Future] = set()
+_periodic: dict[str, tuple[float, str, tuple]] = {}
+
+
+def embedded() -> bool:
+    return not settings.REDIS_URL
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jobs")
+        return _pool
+
+
+def _run_inline(task, args: tuple, kwargs: dict):
+    close_old_connections()
+    try:
+        return task.apply(args=args, kwargs=kwargs, throw=True).get()
+    except Exception:
+        log.exception("background task %s failed", task.name)
+        raise
+    finally:
+        close_old_connections()
+
+
+def enqueue(task, *args, **kwargs) -> None:
+    """Run ``task(*args, **kwargs)`` in the background once the current transaction commits."""
+
+    def submit() -> None:
+        if embedded():
+            future = _executor().submit(_run_inline, task, args, kwargs)
+            _pending.add(future)
+            future.add_done_callback(_pending.discard)
+        else:
+            task.delay(*args, **kwargs)
+
+    transaction.on_commit(submit)
+
+
+def wait_idle(timeout: float = 30.0) -> None:
+    """Block until in-process background tasks are done (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while _pending and time.monotonic() < deadline:
+        for future in list(_pending):
+            try:
+                future.result(timeout=max(0.01, deadline - time.monotonic()))
+            except Exception:  # already logged by _run_inline
+                pass
+
+
+def periodic(name: str, *, every: float, task: str, args: tuple = ()) -> None:
+    """Declare a periodic task: Celery beat in scaled mode, a scheduler thread when embedded."""
+    settings.CELERY_BEAT_SCHEDULE[name] = {"task": task, "schedule": every, "args": args}
+    _periodic[name] = (every, task, args)
+
+
+_scheduler_started = False
+
+
+def start_embedded_scheduler() -> None:
+    """Start the in-process scheduler (embedded mode, server process only). Idempotent."""
+    global _scheduler_started
+    if _scheduler_started or not embedded() or not _periodic:
+        return
+    _scheduler_started = True
+
+    def loop() -> None:
+        from personamcp.celery import app
+
+        next_run = {name: time.monotonic() + every for name, (every, _, _) in _periodic.items()}
+        while True:
+            now = time.monotonic()
+            for name, (every, task_name, args) in _periodic.items():
+                if now >= next_run[name]:
+                    next_run[name] = now + every
+                    try:
+                        _run_inline(app.tasks[task_name], args, {})
+                    except Exception:  # logged; keep the scheduler alive
+                        pass
+            time.sleep(1.0)
+
+    threading.Thread(target=loop, name="embedded-scheduler", daemon=True).start()
+    log.info("embedded scheduler started: %s", ", ".join(sorted(_periodic)))

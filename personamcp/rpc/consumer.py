@@ -1,0 +1,112 @@
+"""The /mcp WebSocket consumer: one JSON-RPC session per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from personamcp import errors, events
+from personamcp.rpc.context import Session
+from personamcp.rpc.dispatcher import Dispatcher, dumps, error_response
+
+log = logging.getLogger("personamcp.rpc")
+_executors: set[int] = set()
+active_sessions = 0
+
+
+def _ensure_executor(loop: asyncio.AbstractEventLoop) -> None:
+    # Sync handlers (database, LLM calls) run in the loop's default executor; the stock size
+    # (cores + 4) would let a few slow LLM turns starve every other request.
+    if id(loop) not in _executors:
+        _executors.add(id(loop))
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.PERSONAMCP["WORKER_THREADS"],
+                               thread_name_prefix="rpc")
+        )
+
+
+class McpConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        global active_sessions
+        loop = asyncio.get_running_loop()
+        events.bind_server_loop(loop)
+        _ensure_executor(loop)
+        client = self.scope.get("client") or ("", 0)
+        self.session = Session(
+            transport="ws",
+            principal=self.scope.get("principal"),
+            auth_error=self.scope.get("auth_error"),
+            client=f"{client[0]}:{client[1]}",
+            subscribe_hook=self._join,
+            unsubscribe_hook=self._leave,
+        )
+        self.dispatcher = Dispatcher(self.session, send=self._send_message)
+        self.tasks: set[asyncio.Task] = set()
+        self.seen_events: collections.deque[str] = collections.deque(maxlen=64)
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol="mcp" if "mcp" in offered else None)
+        active_sessions += 1
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None:
+            await self._send_message(
+                error_response(
+                    None, errors.INVALID_REQUEST, "invalid request: binary frames are not supported"
+                )
+            )
+            return
+        task = asyncio.create_task(self._handle(text_data))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, text: str) -> None:
+        response = await self.dispatcher.handle_text(text)
+        if response is not None:
+            await self._send_message(response)
+
+    async def _send_message(self, message) -> None:
+        await self.send(text_data=dumps(message))
+
+    async def disconnect(self, code) -> None:
+        global active_sessions
+        active_sessions = max(0, active_sessions - 1)
+        for ctx in list(self.session.in_flight.values()):
+            ctx.cancel_event.set()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._leave(list(self.session.subscriptions))
+
+    async def _join(self, topics: list[str]) -> None:
+        for topic in topics:
+            await self.channel_layer.group_add(events.group_for(topic), self.channel_name)
+
+    async def _leave(self, topics: list[str]) -> None:
+        for topic in topics:
+            await self.channel_layer.group_discard(events.group_for(topic), self.channel_name)
+
+    async def event_message(self, message: dict) -> None:
+        """A committed change broadcast by ``personamcp.events`` (one per subscribed group)."""
+        uid = message["event"]["uid"]
+        if uid in self.seen_events:  # subscribed to several topics the event belongs to
+            return
+        self.seen_events.append(uid)
+        event = message["event"]
+        await self._send_message(
+            {
+                "jsonrpc": "2.0",
+                "method": "event",
+                "params": {
+                    "topic": message["topic"],
+                    "type": event["type"],
+                    "data": event["data"],
+                    "at": event["at"],
+                },
+            }
+        )

@@ -1,0 +1,60 @@
+"""``POST /mcp``: the JSON-RPC dispatcher over HTTP (MCP Streamable HTTP, JSON response mode)."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from personamcp import errors
+from personamcp.auth import bearer_token, principal_from_key
+from personamcp.exceptions import Unauthenticated
+from personamcp.rpc.context import Session
+from personamcp.rpc.dispatcher import Dispatcher, dumps, error_response
+from personamcp.rpc.middleware import origin_allowed
+
+
+async def _session_for(request) -> Session:
+    session = Session(transport="http", client=request.META.get("REMOTE_ADDR", ""))
+    raw = bearer_token(request.headers.get("Authorization"))
+    if raw:
+        try:
+            session.principal = await database_sync_to_async(principal_from_key)(raw)
+        except Unauthenticated as exc:
+            session.auth_error = exc.message
+    session.mcp_protocol_version = request.headers.get("Mcp-Protocol-Version")
+    return session
+
+
+def _json(payload, status: int = 200) -> HttpResponse:
+    return HttpResponse(dumps(payload), status=status, content_type="application/json")
+
+
+@csrf_exempt
+async def mcp_http(request):
+    if request.method != "POST":
+        # No server-initiated SSE stream in JSON response mode (allowed by the MCP spec).
+        response = JsonResponse(
+            error_response(None, errors.INVALID_REQUEST, "use POST with a JSON-RPC body"),
+            status=405,
+        )
+        response["Allow"] = "POST"
+        return response
+    origin = request.headers.get("Origin")
+    if origin and not origin_allowed(origin):
+        return _json(error_response(None, errors.INVALID_REQUEST, "origin not allowed"), 403)
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return _json(
+            error_response(None, errors.INVALID_REQUEST, "Content-Type must be application/json"),
+            415,
+        )
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _json(error_response(None, errors.PARSE_ERROR, "parse error: body is not UTF-8"))
+    session = await _session_for(request)
+    result = await Dispatcher(session).handle_text(text)
+    if result is None:
+        return HttpResponse(status=202)
+    return _json(result)

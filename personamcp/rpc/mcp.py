@@ -1,0 +1,234 @@
+"""The standard MCP methods on the same endpoint, for MCP hosts and the official SDKs.
+
+Tools are views of registry methods (same params schema, same service behind them), persona
+cards are resources ``persona://{slug}``, and ``speak_as`` is a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from django.conf import settings
+from pydantic import Field, StringConstraints
+
+from personamcp.exceptions import DomainError, ValidationFailed
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import registry, rpc_method
+from personamcp.schemas import Params
+
+SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+
+# tool name -> (registry method, description)
+TOOLS: dict[str, tuple[str, str]] = {
+    "list_personas": ("persona.list", "List the available personas (search and tag filters)."),
+    "get_persona": ("persona.get", "Get one persona's card, current mood and stats."),
+    "chat_with_persona": (
+        "conversation.send_message",
+        "Send a message to a persona and get its in-character reply.",
+    ),
+    "search_memories": ("memory.search", "Search a persona's memories by meaning."),
+    "store_memory": ("memory.store", "Store a new memory for a persona."),
+    "get_relationship": ("relationship.get", "How a persona feels about someone."),
+}
+
+
+class InitializeParams(Params):
+    protocolVersion: str  # noqa: N815 (MCP wire names)
+    capabilities: dict = {}
+    clientInfo: dict = {}  # noqa: N815
+    _meta: dict | None = None
+
+
+@rpc_method("initialize", params=InitializeParams, public=True)
+async def initialize(ctx: RpcContext, params: InitializeParams) -> dict:
+    """MCP handshake: negotiate the protocol version and announce capabilities."""
+    version = params.protocolVersion
+    if version not in SUPPORTED_VERSIONS:
+        version = SUPPORTED_VERSIONS[0]
+    ctx.session.mcp_protocol_version = version
+    return {
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": False},
+            "resources": {"subscribe": False, "listChanged": False},
+            "prompts": {"listChanged": False},
+        },
+        "serverInfo": {"name": "persona-mcp", "version": settings.PERSONAMCP["VERSION"]},
+        "instructions": "Talk to AI personas: list them, chat with them, search their memories.",
+    }
+
+
+class MetaParams(Params):
+    _meta: dict | None = None
+
+
+@rpc_method("notifications/initialized", params=MetaParams, public=True)
+async def initialized(ctx: RpcContext, params: MetaParams) -> None:
+    """MCP client's notification that initialization is complete."""
+    return None
+
+
+@rpc_method("ping", params=MetaParams, public=True)
+async def ping(ctx: RpcContext, params: MetaParams) -> dict:
+    """MCP liveness check."""
+    return {}
+
+
+class CursorParams(Params):
+    cursor: str | None = None
+    _meta: dict | None = None
+
+
+def _tool_defs() -> list[dict]:
+    tools = []
+    for name, (method_name, description) in TOOLS.items():
+        method = registry.get(method_name)
+        if method is None:
+            continue
+        schema = method.params.model_json_schema()
+        schema.pop("title", None)
+        tools.append({"name": name, "description": description, "inputSchema": schema})
+    return tools
+
+
+@rpc_method("tools/list", params=CursorParams)
+async def tools_list(ctx: RpcContext, params: CursorParams) -> dict:
+    """MCP: the tools this server offers."""
+    return {"tools": _tool_defs()}
+
+
+class ToolCallParams(Params):
+    name: Annotated[str, StringConstraints(max_length=100)]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    _meta: dict | None = None
+
+
+@rpc_method("tools/call", params=ToolCallParams)
+async def tools_call(ctx: RpcContext, params: ToolCallParams) -> dict:
+    """MCP: call a tool; failures of the tool itself come back as ``isError`` results."""
+    from personamcp.rpc.dispatcher import Dispatcher
+
+    entry = TOOLS.get(params.name)
+    method = registry.get(entry[0]) if entry else None
+    if method is None:
+        raise ValidationFailed([{"field": "name", "message": f"unknown tool {params.name!r}"}])
+    try:
+        result = await Dispatcher(ctx.session, send=ctx.send)._call(method, ctx, params.arguments)
+    except DomainError as exc:
+        text = exc.message
+        if isinstance(exc, ValidationFailed):
+            text += ": " + "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        return {"content": [{"type": "text", "text": text}], "isError": True}
+    return {
+        "content": [{"type": "text", "text": json.dumps(result, ensure_ascii=False)}],
+        "structuredContent": result if isinstance(result, dict) else {"result": result},
+        "isError": False,
+    }
+
+
+def _persona_resources(ctx: RpcContext) -> list[dict]:
+    from personas.models import Persona
+
+    principal = ctx.principal
+    qs = Persona.objects.order_by("name").only("id", "slug", "name", "description")[:500]
+    return [
+        {
+            "uri": f"persona://{p.slug}",
+            "name": p.slug,
+            "title": p.name,
+            "description": p.description[:200],
+            "mimeType": "application/json",
+        }
+        for p in qs
+        if principal is None or principal.may_access(p.id)
+    ]
+
+
+@rpc_method("resources/list", params=CursorParams)
+def resources_list(ctx: RpcContext, params: CursorParams) -> dict:
+    """MCP: persona cards as resources."""
+    return {"resources": _persona_resources(ctx)}
+
+
+@rpc_method("resources/templates/list", params=CursorParams)
+async def resources_templates(ctx: RpcContext, params: CursorParams) -> dict:
+    """MCP: the URI template of persona cards."""
+    return {
+        "resourceTemplates": [
+            {
+                "uriTemplate": "persona://{slug}",
+                "name": "persona",
+                "description": "A persona's card (JSON)",
+                "mimeType": "application/json",
+            }
+        ]
+    }
+
+
+class ReadParams(Params):
+    uri: Annotated[str, StringConstraints(max_length=200)]
+    _meta: dict | None = None
+
+
+@rpc_method("resources/read", params=ReadParams)
+def resources_read(ctx: RpcContext, params: ReadParams) -> dict:
+    """MCP: read a persona card by ``persona://{slug}``."""
+    from personas.rpc import detail
+
+    if not params.uri.startswith("persona://"):
+        raise ValidationFailed([{"field": "uri", "message": "expected persona://{slug}"}])
+    persona = ctx.resolve_persona(params.uri.removeprefix("persona://"), with_state=True)
+    return {
+        "contents": [
+            {
+                "uri": params.uri,
+                "mimeType": "application/json",
+                "text": json.dumps(detail(persona), ensure_ascii=False),
+            }
+        ]
+    }
+
+
+@rpc_method("prompts/list", params=CursorParams)
+async def prompts_list(ctx: RpcContext, params: CursorParams) -> dict:
+    """MCP: prompts offered by the server."""
+    return {
+        "prompts": [
+            {
+                "name": "speak_as",
+                "title": "Speak as a persona",
+                "description": "Instructions to answer in the voice of a persona.",
+                "arguments": [
+                    {"name": "persona", "description": "persona slug or id", "required": True},
+                    {"name": "message", "description": "what to answer", "required": False},
+                ],
+            }
+        ]
+    }
+
+
+class PromptGetParams(Params):
+    name: str
+    arguments: dict[str, str] = Field(default_factory=dict)
+    _meta: dict | None = None
+
+
+@rpc_method("prompts/get", params=PromptGetParams)
+def prompts_get(ctx: RpcContext, params: PromptGetParams) -> dict:
+    """MCP: render the ``speak_as`` prompt for a persona."""
+    from personas.cards import persona_card_text
+
+    if params.name != "speak_as":
+        raise ValidationFailed([{"field": "name", "message": f"unknown prompt {params.name!r}"}])
+    ref = params.arguments.get("persona")
+    if not ref:
+        raise ValidationFailed([{"field": "arguments.persona", "message": "required"}])
+    persona = ctx.resolve_persona(ref)
+    text = f"You are {persona.name}. Stay in character.\n\n{persona_card_text(persona)}"
+    if params.arguments.get("message"):
+        text += f"\n\nAnswer this message in character:\n{params.arguments['message']}"
+    return {
+        "description": f"Speak as {persona.name}",
+        "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+    }

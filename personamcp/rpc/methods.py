@@ -1,0 +1,134 @@
+"""Core methods: system.*, session.*, rpc.discover, events.*."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from django.utils import timezone
+from pydantic import Field, StringConstraints
+
+from personamcp import events
+from personamcp.auth import principal_from_key
+from personamcp.exceptions import ValidationFailed
+from personamcp.rpc import consumer
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import rpc_method
+from personamcp.schemas import Out, Params, iso
+from personamcp.status import system_info, system_status
+
+
+class PingOut(Out):
+    pong: bool
+    time: str
+
+
+@rpc_method("system.ping", result=PingOut, public=True)
+async def system_ping(ctx: RpcContext, params: Params) -> dict:
+    """Check that the server answers."""
+    return {"pong": True, "time": iso(timezone.now())}
+
+
+@rpc_method("system.info", public=True)
+async def system_info_method(ctx: RpcContext, params: Params) -> dict:
+    """Server name, versions, LLM and embedding configuration, capabilities."""
+    return system_info()
+
+
+@rpc_method("system.status", scope="read")
+def system_status_method(ctx: RpcContext, params: Params) -> dict:
+    """Health of the database, channel layer and LLM backend; counts of personas and sessions."""
+    return system_status(active_sessions=consumer.active_sessions)
+
+
+@rpc_method("rpc.discover", public=True)
+async def rpc_discover(ctx: RpcContext, params: Params) -> dict:
+    """The OpenRPC document describing every method with JSON Schema params and results."""
+    from personamcp.rpc.openrpc import openrpc_document
+
+    return openrpc_document()
+
+
+class AuthenticateParams(Params):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class AuthenticateOut(Out):
+    authenticated: bool
+    scopes: list[str]
+
+
+@rpc_method("session.authenticate", params=AuthenticateParams, result=AuthenticateOut, public=True)
+def session_authenticate(ctx: RpcContext, params: AuthenticateParams) -> dict:
+    """Authenticate this connection with an API key (alternative to the handshake header)."""
+    principal = principal_from_key(params.token)
+    ctx.session.principal = principal
+    ctx.session.auth_error = None
+    return {"authenticated": True, "scopes": principal.scopes}
+
+
+@rpc_method("session.info", scope=None, public=True)
+async def session_info(ctx: RpcContext, params: Params) -> dict:
+    """This connection's state: active persona and conversation, auth, subscriptions."""
+    s = ctx.session
+    active = None
+    if s.active_persona_id:
+        active = {"id": s.active_persona_id, "slug": s.active_persona_slug}
+    return {
+        "session_id": s.session_id,
+        "active_persona": active,
+        "active_conversation": s.active_conversation_id,
+        "authenticated": s.authenticated,
+        "subscriptions": sorted(s.subscriptions),
+    }
+
+
+@rpc_method("session.clear", scope="read")
+async def session_clear(ctx: RpcContext, params: Params) -> dict:
+    """Forget the active persona and conversation of this connection."""
+    ctx.session.active_persona_id = None
+    ctx.session.active_persona_slug = None
+    ctx.session.active_conversation_id = None
+    return {"cleared": True}
+
+
+Topic = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class TopicsParams(Params):
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=50)]
+
+
+def _check_topics(topics: list[str]) -> None:
+    bad = [
+        {"field": f"topics.{i}", "message": "not a topic (e.g. persona.*, persona.alice, bot.*)"}
+        for i, t in enumerate(topics)
+        if not events.TOPIC_RE.match(t)
+    ]
+    if bad:
+        raise ValidationFailed(bad)
+
+
+@rpc_method("events.subscribe", params=TopicsParams, scope="read")
+async def events_subscribe(ctx: RpcContext, params: TopicsParams) -> dict:
+    """Receive ``event`` notifications for these topics on this connection."""
+    _check_topics(params.topics)
+    if ctx.session.subscribe_hook is None:
+        raise ValidationFailed(
+            [{"field": "topics", "message": "events need a WebSocket connection"}]
+        )
+    new = [t for t in params.topics if t not in ctx.session.subscriptions]
+    await ctx.session.subscribe_hook(new)
+    ctx.session.subscriptions.update(new)
+    return {"subscribed": sorted(ctx.session.subscriptions)}
+
+
+@rpc_method("events.unsubscribe", params=TopicsParams, scope="read")
+async def events_unsubscribe(ctx: RpcContext, params: TopicsParams) -> dict:
+    """Stop receiving events for these topics."""
+    _check_topics(params.topics)
+    gone = [t for t in params.topics if t in ctx.session.subscriptions]
+    if ctx.session.unsubscribe_hook is not None:
+        await ctx.session.unsubscribe_hook(gone)
+    ctx.session.subscriptions.difference_update(gone)
+    return {"unsubscribed": sorted(gone)}
+

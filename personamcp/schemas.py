@@ -1,0 +1,68 @@
+"""Pydantic helpers shared by the apps' ``schemas.py`` modules.
+
+Input models are strict about unknown fields (typos must be visible) and are the single
+validator used by both front doors: the JSON-RPC registry and the DRF views.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from personamcp.exceptions import ValidationFailed
+
+
+class Params(BaseModel):
+    """Base for every input model: unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Out(BaseModel):
+    """Base for result models (documentation and shaping of output)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class NoParams(Params):
+    pass
+
+
+# Common field types
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+SignedUnit = Annotated[float, Field(ge=-1.0, le=1.0)]
+ShortStr = Annotated[str, StringConstraints(max_length=200)]
+Limit = Annotated[int, Field(ge=1, le=200)]
+
+
+def pydantic_errors(exc: PydanticValidationError) -> list[dict[str, str]]:
+    """Turn a pydantic error into ``[{field, message}]`` with dotted field paths."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in err["loc"]) or "params"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"field": field, "message": message})
+    return errors
+
+
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    """Validate ``data`` against ``model``; raise ``ValidationFailed`` naming each bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": "params", "message": "must be an object"}])
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(pydantic_errors(exc)) from None
+
+
+def iso(value) -> str | None:
+    """ISO 8601 UTC with a ``Z`` suffix (the wire format of every timestamp)."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")

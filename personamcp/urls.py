@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from personamcp import health
+from personamcp.rpc.http import mcp_http
+
+api_patterns = [
+    path("", include("personas.urls")),
+    path("", include("memory.urls")),
+    path("", include("conversations.urls")),
+    path("", include("bots.urls")),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]),
+        name="api-docs",
+    ),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("mcp", mcp_http, name="mcp-http"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("conversations.web_urls")),
+    # User uploads (avatars). A reverse proxy may serve MEDIA_ROOT directly in production.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+]

@@ -1,0 +1,164 @@
+"""REST views for personas: thin wrappers over the same services as the persona.* methods."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from personamcp.api import parse
+from personamcp.auth import require_persona
+from personamcp.exceptions import Forbidden, ValidationFailed
+from personamcp.schemas import validate
+from personas import selectors, services
+from personas.models import Persona
+from personas.schemas import (
+    PersonaCreate,
+    PersonaDetailOut,
+    PersonaListOut,
+    PersonaListParams,
+    PersonaPatch,
+    PersonaStateOut,
+)
+from personas.serializers import persona_data, persona_detail_data, state_data
+
+
+def resolve_persona(request, persona_id: str, *, with_state: bool = False) -> Persona:
+    """The persona of a URL (id or slug), checked against the key's persona scope."""
+    persona = selectors.persona_get(persona_id=persona_id, with_state=with_state)
+    require_persona(request.principal, str(persona.id))
+    return persona
+
+
+def _detail(persona: Persona) -> dict:
+    fresh = selectors.persona_get(persona_id=str(persona.id), with_state=True)
+    return persona_detail_data(fresh, stats=selectors.persona_stats(persona=fresh))
+
+
+class PersonaListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str),
+            OpenApiParameter("tag", str, many=True, description="repeat or comma-separate"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=PersonaListOut,
+    )
+    def get(self, request):
+        """List personas (same result as ``persona.list``)."""
+        query = request.query_params
+        tags = [t for raw in query.getlist("tag") + query.getlist("tags") for t in raw.split(",")]
+        params = validate(
+            PersonaListParams,
+            {
+                k: v
+                for k, v in {
+                    "search": query.get("search"),
+                    "tags": [t for t in tags if t] or None,
+                    "limit": query.get("limit"),
+                    "cursor": query.get("cursor"),
+                }.items()
+                if v is not None
+            },
+        )
+        personas, next_cursor = selectors.persona_list(**params.model_dump())
+        if request.principal.persona_ids is not None:
+            personas = [p for p in personas if request.principal.may_access(p.id)]
+        next_url = None
+        if next_cursor:
+            mutable = query.copy()
+            mutable["cursor"] = next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{mutable.urlencode()}")
+        return Response(
+            {
+                "personas": [persona_data(p) for p in personas],
+                "next_cursor": next_cursor,
+                "next": next_url,
+            }
+        )
+
+    @extend_schema(request=PersonaCreate, responses={201: PersonaDetailOut})
+    def post(self, request):
+        """Create a persona (same as ``persona.create``)."""
+        if request.principal.persona_ids is not None:
+            raise Forbidden("a key limited to some personas cannot create personas")
+        params = parse(request, PersonaCreate)
+        persona = services.persona_create(**params.model_dump())
+        return Response(_detail(persona), status=201)
+
+
+class PersonaDetailView(APIView):
+    @extend_schema(responses=PersonaDetailOut)
+    def get(self, request, persona_id: str):
+        """One persona with state and stats (same as ``persona.get``)."""
+        return Response(_detail(resolve_persona(request, persona_id)))
+
+    @extend_schema(request=PersonaPatch, responses=PersonaDetailOut)
+    def patch(self, request, persona_id: str):
+        """Change some fields (same as ``persona.update``)."""
+        persona = resolve_persona(request, persona_id)
+        params = parse(request, PersonaPatch)
+        services.persona_update(persona=persona, **params.model_dump(exclude_unset=True))
+        return Response(_detail(persona))
+
+    @extend_schema(request=PersonaCreate, responses=PersonaDetailOut)
+    def put(self, request, persona_id: str):
+        """Replace the writable fields of a persona."""
+        persona = resolve_persona(request, persona_id)
+        params = parse(request, PersonaCreate)
+        services.persona_update(persona=persona, **params.model_dump())
+        return Response(_detail(persona))
+
+    def delete(self, request, persona_id: str):
+        """Delete a persona (same as ``persona.delete``)."""
+        persona = resolve_persona(request, persona_id)
+        return Response({"deleted": True, "persona_id": services.persona_delete(persona=persona)})
+
+
+class PersonaStateView(APIView):
+    @extend_schema(responses=PersonaStateOut)
+    def get(self, request, persona_id: str):
+        """The persona's current mood and energy (same as ``persona.state``)."""
+        persona = resolve_persona(request, persona_id)
+        return Response(state_data(selectors.persona_state_get(persona=persona)))
+
+
+class PersonaAvatarView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"avatar": {"type": "string", "format": "binary"}}}},
+        responses=PersonaDetailOut,
+    )
+    def post(self, request, persona_id: str):
+        """Upload an avatar image (multipart field ``avatar``; PNG, JPEG, GIF or WebP, <= 5 MB)."""
+        persona = resolve_persona(request, persona_id)
+        upload = request.FILES.get("avatar")
+        if upload is None:
+            raise ValidationFailed([{"field": "avatar", "message": "an image file is required"}])
+        services.persona_set_avatar(persona=persona, avatar=_checked_image(upload))
+        return Response(_detail(persona))
+
+    def delete(self, request, persona_id: str):
+        """Remove the avatar."""
+        persona = resolve_persona(request, persona_id)
+        services.persona_set_avatar(persona=persona, avatar=None)
+        return Response(_detail(persona))
+
+
+def _checked_image(upload):
+    from PIL import Image, UnidentifiedImageError
+
+    if upload.size > 5 * 1024 * 1024:
+        raise ValidationFailed([{"field": "avatar", "message": "image larger than 5 MB"}])
+    try:
+        image = Image.open(upload)
+        image.verify()
+    except (UnidentifiedImageError, OSError):
+        raise ValidationFailed([{"field": "avatar", "message": "not a valid image"}]) from None
+    if image.format not in {"PNG", "JPEG", "GIF", "WEBP"}:
+        raise ValidationFailed([{"field": "avatar", "message": f"unsupported format {image.format}"}])
+    upload.seek(0)
+    return upload

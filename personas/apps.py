@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PersonasConfig(AppConfig):
+    name = "personas"
+    verbose_name = "Personas"
+
+    def ready(self) -> None:
+        from personas import signals  # noqa: F401  (events on admin/shell edits)

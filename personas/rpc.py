@@ -1,0 +1,116 @@
+"""persona.* JSON-RPC methods: thin wrappers over personas.services / selectors."""
+
+from __future__ import annotations
+
+from personamcp.exceptions import Forbidden
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import rpc_method
+from personamcp.schemas import Out, Params
+from personas import selectors, services
+from personas.schemas import (
+    PersonaCreate,
+    PersonaDetailOut,
+    PersonaListOut,
+    PersonaListParams,
+    PersonaOut,
+    PersonaPatch,
+    PersonaRef,
+    PersonaStateOut,
+)
+from personas.serializers import persona_data, persona_detail_data, state_data
+
+
+class PersonaIdParams(Params):
+    persona_id: PersonaRef
+
+
+class OptionalPersonaParams(Params):
+    persona_id: PersonaRef | None = None
+
+
+class PersonaUpdateParams(PersonaPatch):
+    persona_id: PersonaRef
+
+
+class DeletedOut(Out):
+    deleted: bool
+    persona_id: str
+
+
+class SwitchOut(Out):
+    persona: PersonaOut
+    conversation_id: str | None
+
+
+def detail(persona) -> dict:
+    return persona_detail_data(persona, stats=selectors.persona_stats(persona=persona))
+
+
+@rpc_method("persona.list", params=PersonaListParams, result=PersonaListOut)
+def persona_list(ctx: RpcContext, params: PersonaListParams) -> dict:
+    """List personas, optionally filtered by a search string and tags; keyset paginated."""
+    personas, next_cursor = selectors.persona_list(
+        search=params.search, tags=params.tags, limit=params.limit, cursor=params.cursor
+    )
+    principal = ctx.principal
+    if principal is not None and principal.persona_ids is not None:
+        personas = [p for p in personas if principal.may_access(p.id)]
+    return {"personas": [persona_data(p) for p in personas], "next_cursor": next_cursor}
+
+
+@rpc_method("persona.get", params=PersonaIdParams, result=PersonaDetailOut)
+def persona_get(ctx: RpcContext, params: PersonaIdParams) -> dict:
+    """One persona (by id or slug) with its current state and stats."""
+    return detail(ctx.resolve_persona(params.persona_id, with_state=True))
+
+
+@rpc_method("persona.create", params=PersonaCreate, result=PersonaDetailOut, scope="write")
+def persona_create(ctx: RpcContext, params: PersonaCreate) -> dict:
+    """Create a persona; ``name`` is required, every other field optional."""
+    if ctx.principal is not None and ctx.principal.persona_ids is not None:
+        raise Forbidden("a key limited to some personas cannot create personas")
+    persona = services.persona_create(**params.model_dump())
+    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+
+
+@rpc_method("persona.update", params=PersonaUpdateParams, result=PersonaDetailOut, scope="write")
+def persona_update(ctx: RpcContext, params: PersonaUpdateParams) -> dict:
+    """Change some fields of a persona; absent fields keep their value."""
+    persona = ctx.resolve_persona(params.persona_id)
+    changes = params.model_dump(exclude_unset=True, exclude={"persona_id"})
+    services.persona_update(persona=persona, **changes)
+    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+
+
+@rpc_method("persona.delete", params=PersonaIdParams, result=DeletedOut, scope="write")
+def persona_delete(ctx: RpcContext, params: PersonaIdParams) -> dict:
+    """Delete a persona and everything that belongs to it."""
+    persona = ctx.resolve_persona(params.persona_id)
+    persona_id = services.persona_delete(persona=persona)
+    if ctx.session.active_persona_id == persona_id:
+        ctx.session.active_persona_id = ctx.session.active_persona_slug = None
+        ctx.session.active_conversation_id = None
+    return {"deleted": True, "persona_id": persona_id}
+
+
+@rpc_method("persona.switch", params=PersonaIdParams, result=SwitchOut)
+def persona_switch(ctx: RpcContext, params: PersonaIdParams) -> dict:
+    """Make a persona the active one of this connection; returns its open conversation, if any."""
+    persona = ctx.resolve_persona(params.persona_id)
+    ctx.session.active_persona_id = str(persona.id)
+    ctx.session.active_persona_slug = persona.slug
+    from conversations.selectors import conversation_open_for
+
+    conversation = conversation_open_for(persona=persona, participant=ctx.session.user_id)
+    conversation_id = str(conversation.id) if conversation else None
+    ctx.session.active_conversation_id = conversation_id
+    return {"persona": persona_data(persona), "conversation_id": conversation_id}
+
+
+@rpc_method("persona.state", params=OptionalPersonaParams, result=PersonaStateOut)
+def persona_state(ctx: RpcContext, params: OptionalPersonaParams) -> dict:
+    """How the persona feels now: mood, emotion, energy, social battery, stress."""
+    persona = ctx.resolve_persona(params.persona_id)
+    return state_data(selectors.persona_state_get(persona=persona))
+
+

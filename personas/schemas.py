@@ -1,0 +1,118 @@
+"""Input and output shapes of personas, shared by the REST API and the JSON-RPC methods."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from personamcp.schemas import Out, Params, Unit
+
+SlugStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+TagStr = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
+ItemStr = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+PersonaRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Personality(Params):
+    openness: Unit = 0.5
+    conscientiousness: Unit = 0.5
+    extraversion: Unit = 0.5
+    agreeableness: Unit = 0.5
+    neuroticism: Unit = 0.5
+
+
+class PersonalityPatch(Params):
+    openness: Unit | None = None
+    conscientiousness: Unit | None = None
+    extraversion: Unit | None = None
+    agreeableness: Unit | None = None
+    neuroticism: Unit | None = None
+
+
+class PersonaWritable(Params):
+    description: Annotated[str, StringConstraints(max_length=4000)] = ""
+    speaking_style: Annotated[str, StringConstraints(max_length=1000)] = ""
+    background: Annotated[str, StringConstraints(max_length=8000)] = ""
+    goals: Annotated[list[ItemStr], Field(max_length=20)] = []
+    interests: Annotated[list[ItemStr], Field(max_length=20)] = []
+    tags: Annotated[list[TagStr], Field(max_length=20)] = []
+    greeting: Annotated[str, StringConstraints(max_length=2000)] = ""
+    system_prompt: Annotated[str, StringConstraints(max_length=8000)] = ""
+
+
+class PersonaCreate(PersonaWritable):
+    """Fields of a new persona; only ``name`` is required."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    slug: SlugStr | None = None
+    personality: Personality = Personality()
+
+
+class PersonaPatch(Params):
+    """Writable fields of an existing persona; absent fields are left unchanged."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    slug: SlugStr | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    personality: PersonalityPatch | None = None
+    speaking_style: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    background: Annotated[str, StringConstraints(max_length=8000)] | None = None
+    goals: Annotated[list[ItemStr], Field(max_length=20)] | None = None
+    interests: Annotated[list[ItemStr], Field(max_length=20)] | None = None
+    tags: Annotated[list[TagStr], Field(max_length=20)] | None = None
+    greeting: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    system_prompt: Annotated[str, StringConstraints(max_length=8000)] | None = None
+
+
+class PersonaListParams(Params):
+    search: Annotated[str, StringConstraints(max_length=100)] | None = None
+    tags: Annotated[list[TagStr], Field(max_length=20)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class PersonalityOut(Out):
+    openness: float
+    conscientiousness: float
+    extraversion: float
+    agreeableness: float
+    neuroticism: float
+
+
+class PersonaStateOut(Out):
+    mood: float
+    emotion: str
+    energy: float
+    social_battery: float
+    stress: float
+    updated_at: datetime
+
+
+class PersonaOut(Out):
+    id: str
+    slug: str
+    name: str
+    description: str
+    personality: PersonalityOut
+    speaking_style: str
+    background: str
+    goals: list[str]
+    interests: list[str]
+    tags: list[str]
+    greeting: str
+    system_prompt: str
+    avatar_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonaDetailOut(PersonaOut):
+    state: PersonaStateOut
+    stats: dict[str, int]
+
+
+class PersonaListOut(Out):
+    personas: list[PersonaOut]
+    next_cursor: str | None

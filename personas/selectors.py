@@ -1,0 +1,87 @@
+"""Read-side queries for personas."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from django.db.models import Q, QuerySet
+
+from personamcp.exceptions import ValidationFailed
+from personas.exceptions import PersonaNotFound
+from personas.models import Persona, PersonaState
+
+
+def _base_qs() -> QuerySet[Persona]:
+    return Persona.objects.prefetch_related("tags")
+
+
+def _lookup(persona_id: str) -> Q:
+    try:
+        return Q(id=uuid.UUID(str(persona_id)))
+    except ValueError:
+        return Q(slug=str(persona_id))
+
+
+def persona_get(*, persona_id: str, with_state: bool = False) -> Persona:
+    """The persona with this UUID or slug; raises ``PersonaNotFound``."""
+    qs = _base_qs()
+    if with_state:
+        qs = qs.select_related("state")
+    persona = qs.filter(_lookup(persona_id)).first()
+    if persona is None:
+        raise PersonaNotFound(f"persona not found: {persona_id}")
+    return persona
+
+
+def persona_state_get(*, persona: Persona) -> PersonaState:
+    state, _ = PersonaState.objects.get_or_create(persona=persona)
+    return state
+
+
+def _encode_cursor(persona: Persona) -> str:
+    raw = json.dumps([persona.name, str(persona.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return str(name), uuid.UUID(pid)
+    except (ValueError, TypeError):
+        raise ValidationFailed([{"field": "cursor", "message": "invalid cursor"}]) from None
+
+
+def persona_list(
+    *,
+    search: str | None = None,
+    tags: list[str] | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Persona], str | None]:
+    """Personas ordered by name, keyset-paginated; ``tags`` must all be present."""
+    qs = _base_qs()
+    if search:
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(slug__icontains=search) | Q(description__icontains=search)
+        )
+    for tag in tags or []:
+        qs = qs.filter(tags__name=tag)
+    if cursor:
+        name, pid = _decode_cursor(cursor)
+        qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=pid))
+    page = list(qs.order_by("name", "id")[: limit + 1])
+    next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def persona_stats(*, persona: Persona) -> dict[str, int]:
+    """Counts of what hangs off a persona (memories, conversations, relationships)."""
+    stats = {"relationships": persona.relationships.count()}
+    for name in ("memories", "conversations"):
+        manager = getattr(persona, name, None)
+        if manager is not None:
+            stats[name] = manager.count()
+    return stats
