@@ -23,4 +23,5 @@ application = ProtocolTypeRouter(
     }
 )
 
-jobs.start_embedded_scheduler()
+if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":
+    jobs.start_embedded_scheduler()
