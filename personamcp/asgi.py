@@ -8,6 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
 django_asgi_app = get_asgi_application()  # sets up Django before consumers are imported
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from personamcp import jobs  # noqa: E402
@@ -16,7 +18,11 @@ from personamcp.rpc.middleware import ApiKeyAuthMiddleware, OriginValidatorMiddl
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Static files (admin CSS, the chat page's JS) are served by Django itself in the
+        # self-hosted default; set PERSONAMCP_SERVE_STATIC=0 when a proxy serves STATIC_ROOT.
+        "http": ASGIStaticFilesHandler(django_asgi_app)
+        if settings.SERVE_STATIC
+        else django_asgi_app,
         "websocket": OriginValidatorMiddleware(
             AuthMiddlewareStack(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),

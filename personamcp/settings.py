@@ -176,6 +176,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+SERVE_STATIC = env_bool("PERSONAMCP_SERVE_STATIC", True)
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("PERSONAMCP_MEDIA_ROOT") or VAR_DIR / "media")
@@ -257,3 +258,24 @@ LOGGING = {
     },
 }
 
+
+# --- bots ---
+BOTS = {
+    # Seconds between a bot process's heartbeats, and silence after which it counts as crashed.
+    "HEARTBEAT_INTERVAL": env_float("PERSONAMCP_BOT_HEARTBEAT", 5.0, minimum=0.1),
+    "HEARTBEAT_TIMEOUT": env_float("PERSONAMCP_BOT_HEARTBEAT_TIMEOUT", 30.0, minimum=0.5),
+    "START_TIMEOUT": env_float("PERSONAMCP_BOT_START_TIMEOUT", 90.0, minimum=1.0),
+    "STOP_TIMEOUT": env_float("PERSONAMCP_BOT_STOP_TIMEOUT", 10.0, minimum=0.1),
+    "SUPERVISE_INTERVAL": env_float("PERSONAMCP_BOT_SUPERVISE_INTERVAL", 15.0, minimum=0.5),
+    # Restart backoff: BASE * 2**(crashes-1) seconds, at most MAX; give up after MAX_CRASHES
+    # crashes within CRASH_WINDOW seconds.
+    "BACKOFF_BASE": env_float("PERSONAMCP_BOT_BACKOFF_BASE", 5.0, minimum=0.0),
+    "BACKOFF_MAX": env_float("PERSONAMCP_BOT_BACKOFF_MAX", 300.0, minimum=0.0),
+    "MAX_CRASHES": env_int("PERSONAMCP_BOT_MAX_CRASHES", 5, minimum=1),
+    "CRASH_WINDOW": env_float("PERSONAMCP_BOT_CRASH_WINDOW", 600.0, minimum=1.0),
+    # Replies per room per minute (loop guard) and the longest single Matrix message.
+    "ROOM_RATE_PER_MINUTE": env_int("PERSONAMCP_BOT_ROOM_RATE", 20, minimum=1),
+    "MAX_MESSAGE_CHARS": env_int("PERSONAMCP_BOT_MAX_MESSAGE_CHARS", 4000, minimum=100),
+    # Celery queue of the bot tasks: run a worker consuming it on the host that runs the bots.
+    "QUEUE": env_str("PERSONAMCP_BOT_QUEUE", "celery"),
+}

@@ -84,6 +84,8 @@ class PersonaAdmin(admin.ModelAdmin):
         personality = {t: form.cleaned_data[t] for t in TRAITS if t in form.cleaned_data}
         tags = form.cleaned_data.get("tag_names", [])
         if change:
+            # ``obj`` already carries the form's values; the service diffs against the stored row.
+            obj = Persona.objects.get(pk=obj.pk)
             services.persona_update(
                 persona=obj,
                 name=form.cleaned_data["name"],

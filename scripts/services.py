@@ -109,7 +109,7 @@ def postgres_down() -> None:
 
 
 def redis_up() -> str:
-    url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    url = f"redis://127.0.0.1:{REDIS_PORT}/9"  # a database of its own: tests flush it
     if port_open(REDIS_PORT):
         return url
     server = shutil.which("redis-server")

@@ -3,6 +3,10 @@
 Implements the rules of PROTOCOL.md: id echo, exactly one of result/error, silent
 notifications, batches with a size limit, frame size limit, error codes from the one table in
 ``personamcp.errors``, internal errors logged with a correlation id and never leaked.
+
+This is the hot path of every call, so it avoids work it does not need: JSON goes through
+orjson, sync handlers hop to a worker thread once (rate limit and handler together), and the
+per-request context is small.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from personamcp import errors
 from personamcp.auth import rate_limit, require
-from personamcp.exceptions import DomainError, ValidationFailed
+from personamcp.exceptions import DomainError, Unauthenticated, ValidationFailed
 from personamcp.logging import correlation_id, new_correlation_id
 from personamcp.rpc.context import RpcContext, Session
 from personamcp.rpc.registry import RpcMethod, registry
@@ -30,6 +35,7 @@ Send = Callable[[dict], Awaitable[None]]
 
 
 def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict:
+    """A JSON-RPC error response object."""
     error: dict = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
@@ -37,13 +43,55 @@ def error_response(req_id: Any, code: int, message: str, data: Any = None) -> di
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or isinstance(value, str) or (
-        isinstance(value, int) and not isinstance(value, bool)
+    return (
+        value is None
+        or isinstance(value, str)
+        or (isinstance(value, int) and not isinstance(value, bool))
     )
 
 
+def _default(value: Any) -> Any:
+    # Anything orjson cannot encode natively (Decimal, lazy strings...) becomes a string.
+    return str(value)
+
+
 def dumps(message: Any) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text of a message (UTF-8, no ASCII escaping)."""
+    return orjson.dumps(message, default=_default).decode()
+
+
+def dumps_bytes(message: Any) -> bytes:
+    """Compact JSON of a message as UTF-8 bytes (HTTP bodies)."""
+    return orjson.dumps(message, default=_default)
+
+
+def _has_float_id(payload: Any) -> bool:
+    items = payload if isinstance(payload, list) else (payload,)
+    return any(isinstance(item, dict) and isinstance(item.get("id"), float) for item in items)
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse strict JSON (no NaN/Infinity). Raises ``ValueError`` on invalid JSON.
+
+    orjson reads integers beyond 64 bits as floats; a request id like that is a valid JSON
+    integer that must be echoed unchanged, so such payloads are parsed again exactly.
+    """
+    payload = orjson.loads(data)
+    if _has_float_id(payload):
+        payload = json.loads(data)
+    return payload
+
+
+def byte_length_over(text: str | bytes, limit: int) -> bool:
+    """True when the UTF-8 encoding of ``text`` is longer than ``limit`` bytes."""
+    if isinstance(text, bytes | bytearray):
+        return len(text) > limit
+    n = len(text)
+    if n > limit:
+        return True
+    if n * 4 <= limit:  # at most 4 bytes per code point
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 class Dispatcher:
@@ -54,21 +102,25 @@ class Dispatcher:
         self.send = send
         self.limits = settings.PERSONAMCP
 
-    async def handle_text(self, text: str) -> Any:
+    def too_large(self) -> dict:
+        """The -32600 answer to a frame or body over the size limit."""
+        limit = self.limits["MAX_FRAME_BYTES"]
+        return error_response(
+            None, errors.INVALID_REQUEST, f"invalid request: message larger than {limit} bytes"
+        )
+
+    async def handle_text(self, text: str | bytes) -> Any:
         """Parse one frame or body and answer it; returns the response payload or None."""
-        if len(text) > self.limits["MAX_FRAME_BYTES"]:
-            return error_response(
-                None,
-                errors.INVALID_REQUEST,
-                f"message too large (limit {self.limits['MAX_FRAME_BYTES']} bytes)",
-            )
+        if byte_length_over(text, self.limits["MAX_FRAME_BYTES"]):
+            return self.too_large()
         try:
-            payload = json.loads(text)
+            payload = loads(text)
         except (ValueError, RecursionError):
             return error_response(None, errors.PARSE_ERROR, "parse error: invalid JSON")
         return await self.handle_payload(payload)
 
     async def handle_payload(self, payload: Any) -> Any:
+        """Answer a parsed request, notification or batch."""
         if isinstance(payload, list):
             if not payload:
                 return error_response(None, errors.INVALID_REQUEST, "invalid request: empty batch")
@@ -84,13 +136,12 @@ class Dispatcher:
         return await self.handle_request(payload)
 
     async def handle_request(self, request: Any) -> dict | None:
+        """Answer one request object; ``None`` for a notification."""
         if not isinstance(request, dict):
             return error_response(None, errors.INVALID_REQUEST, "invalid request: not an object")
         req_id = request.get("id", _MISSING)
         is_notification = req_id is _MISSING
-        reply_id = None if is_notification or not _valid_id(req_id) else req_id
         method_name = request.get("method")
-        params = request.get("params", None)
         problem = None
         if request.get("jsonrpc") != "2.0":
             problem = 'invalid request: "jsonrpc" must be "2.0"'
@@ -99,6 +150,7 @@ class Dispatcher:
         elif not is_notification and not _valid_id(req_id):
             problem = 'invalid request: "id" must be a string, an integer or null'
         if problem:
+            reply_id = None if is_notification or not _valid_id(req_id) else req_id
             return error_response(reply_id, errors.INVALID_REQUEST, problem)
 
         method = registry.get(method_name)
@@ -106,6 +158,7 @@ class Dispatcher:
             if is_notification:
                 return None
             return error_response(req_id, errors.METHOD_NOT_FOUND, f"method not found: {method_name}")
+        params = request.get("params")
         if params is not None and not isinstance(params, dict):
             if is_notification:
                 return None
@@ -126,15 +179,15 @@ class Dispatcher:
         )
         token = correlation_id.set(new_correlation_id())
         track = not is_notification and req_id is not None
+        in_flight = self.session.in_flight
         if track:
-            self.session.in_flight[req_id] = ctx
+            in_flight[req_id] = ctx
         try:
-            result = await self._call(method, ctx, params)
+            result = await self.call(method, ctx, params)
         except DomainError as exc:
             if is_notification:
                 return None
-            body = errors.error_body(exc)
-            return {"jsonrpc": "2.0", "id": req_id, "error": body}
+            return {"jsonrpc": "2.0", "id": req_id, "error": errors.error_body(exc)}
         except asyncio.CancelledError:
             ctx.cancel_event.set()
             raise
@@ -147,44 +200,53 @@ class Dispatcher:
                 req_id, errors.INTERNAL_ERROR, "internal error", {"correlation_id": cid}
             )
         finally:
-            if track and self.session.in_flight.get(req_id) is ctx:
-                del self.session.in_flight[req_id]
+            if track and in_flight.get(req_id) is ctx:
+                del in_flight[req_id]
             correlation_id.reset(token)
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": req_id, "result": result}
 
-    async def _call(self, method: RpcMethod, ctx: RpcContext, params: Any) -> Any:
+    async def call(
+        self, method: RpcMethod, ctx: RpcContext, params: Any, *, rate_limited: bool = True
+    ) -> Any:
+        """Check auth and scope, validate params, rate-limit and run the handler.
+
+        ``rate_limited=False`` for a call nested in one already counted (MCP ``tools/call``).
+        """
         session = self.session
         if not method.public:
             if session.principal is None and session.auth_error and not settings.DEV_MODE:
-                from personamcp.exceptions import Unauthenticated
-
                 raise Unauthenticated(session.auth_error)
             principal = require(session.principal, method.scope)
             if session.principal is None:
                 session.principal = principal  # dev mode: the announced anonymous principal
         parsed = validate(method.params, params)
+        principal = session.principal if rate_limited else None
         if method.is_async:
-            if session.principal is not None:
-                await _rate_limit_async(session)
+            if principal is not None:
+                await rate_limit_async(principal)
             return await method.func(ctx, parsed)
 
         def run() -> Any:
-            if session.principal is not None:
-                rate_limit(session.principal)
+            if principal is not None:
+                rate_limit(principal)
             return method.func(ctx, parsed)
 
         return await database_sync_to_async(run, thread_sensitive=False)()
 
+    # Kept for callers written against the first version of this module.
+    _call = call
 
-async def _rate_limit_async(session: Session) -> None:
-    # Counting goes through the cache; with Redis that is I/O, so off the event loop.
+
+async def rate_limit_async(principal) -> None:
+    """``rate_limit`` from the event loop: off the loop when the cache is Redis (I/O)."""
     if settings.REDIS_URL:
-        await database_sync_to_async(rate_limit, thread_sensitive=False)(session.principal)
+        await database_sync_to_async(rate_limit, thread_sensitive=False)(principal)
     else:
-        rate_limit(session.principal)
+        rate_limit(principal)
 
 
 def invalid(field: str, message: str) -> ValidationFailed:
+    """A -32602 error naming one field."""
     return ValidationFailed([{"field": field, "message": message}])

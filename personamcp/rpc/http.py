@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -10,7 +12,7 @@ from personamcp import errors
 from personamcp.auth import bearer_token, principal_from_key
 from personamcp.exceptions import Unauthenticated
 from personamcp.rpc.context import Session
-from personamcp.rpc.dispatcher import Dispatcher, dumps, error_response
+from personamcp.rpc.dispatcher import Dispatcher, dumps_bytes, error_response
 from personamcp.rpc.middleware import origin_allowed
 
 
@@ -27,11 +29,19 @@ async def _session_for(request) -> Session:
 
 
 def _json(payload, status: int = 200) -> HttpResponse:
-    return HttpResponse(dumps(payload), status=status, content_type="application/json")
+    return HttpResponse(dumps_bytes(payload), status=status, content_type="application/json")
+
+
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 @csrf_exempt
 async def mcp_http(request):
+    """One JSON-RPC message or batch per POST; 202 with no body when nothing needs an answer."""
     if request.method != "POST":
         # No server-initiated SSE stream in JSON response mode (allowed by the MCP spec).
         response = JsonResponse(
@@ -49,12 +59,17 @@ async def mcp_http(request):
             error_response(None, errors.INVALID_REQUEST, "Content-Type must be application/json"),
             415,
         )
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        return _json(error_response(None, errors.PARSE_ERROR, "parse error: body is not UTF-8"))
     session = await _session_for(request)
-    result = await Dispatcher(session).handle_text(text)
+    dispatcher = Dispatcher(session)
+    # Same size rule as WebSocket frames: -32600 with id null, before reading a huge body.
+    if _declared_length(request) > settings.PERSONAMCP["MAX_FRAME_BYTES"]:
+        return _json(dispatcher.too_large())
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _json(dispatcher.too_large())
+    # orjson checks UTF-8 itself: a body that is not UTF-8 is a parse error (-32700).
+    result = await dispatcher.handle_text(body)
     if result is None:
         return HttpResponse(status=202)
     return _json(result)

@@ -33,11 +33,16 @@ TOOLS: dict[str, tuple[str, str]] = {
 }
 
 
+# MCP clients may send ``params._meta`` (progress tokens, trace data). Pydantic treats
+# underscore names as private attributes, so the wire name is an alias of ``meta``.
+Meta = Annotated[dict[str, Any] | None, Field(default=None, alias="_meta")]
+
+
 class InitializeParams(Params):
     protocolVersion: str  # noqa: N815 (MCP wire names)
     capabilities: dict = {}
     clientInfo: dict = {}  # noqa: N815
-    _meta: dict | None = None
+    meta: Meta = None
 
 
 @rpc_method("initialize", params=InitializeParams, public=True)
@@ -60,10 +65,10 @@ async def initialize(ctx: RpcContext, params: InitializeParams) -> dict:
 
 
 class MetaParams(Params):
-    _meta: dict | None = None
+    meta: Meta = None
 
 
-@rpc_method("notifications/initialized", params=MetaParams, public=True)
+@rpc_method("notifications/initialized", params=MetaParams, scope="read")
 async def initialized(ctx: RpcContext, params: MetaParams) -> None:
     """MCP client's notification that initialization is complete."""
     return None
@@ -77,7 +82,7 @@ async def ping(ctx: RpcContext, params: MetaParams) -> dict:
 
 class CursorParams(Params):
     cursor: str | None = None
-    _meta: dict | None = None
+    meta: Meta = None
 
 
 def _tool_defs() -> list[dict]:
@@ -101,7 +106,7 @@ async def tools_list(ctx: RpcContext, params: CursorParams) -> dict:
 class ToolCallParams(Params):
     name: Annotated[str, StringConstraints(max_length=100)]
     arguments: dict[str, Any] = Field(default_factory=dict)
-    _meta: dict | None = None
+    meta: Meta = None
 
 
 @rpc_method("tools/call", params=ToolCallParams)
@@ -114,7 +119,9 @@ async def tools_call(ctx: RpcContext, params: ToolCallParams) -> dict:
     if method is None:
         raise ValidationFailed([{"field": "name", "message": f"unknown tool {params.name!r}"}])
     try:
-        result = await Dispatcher(ctx.session, send=ctx.send)._call(method, ctx, params.arguments)
+        result = await Dispatcher(ctx.session, send=ctx.send).call(
+            method, ctx, params.arguments, rate_limited=False
+        )
     except DomainError as exc:
         text = exc.message
         if isinstance(exc, ValidationFailed):
@@ -168,7 +175,7 @@ async def resources_templates(ctx: RpcContext, params: CursorParams) -> dict:
 
 class ReadParams(Params):
     uri: Annotated[str, StringConstraints(max_length=200)]
-    _meta: dict | None = None
+    meta: Meta = None
 
 
 @rpc_method("resources/read", params=ReadParams)
@@ -211,7 +218,7 @@ async def prompts_list(ctx: RpcContext, params: CursorParams) -> dict:
 class PromptGetParams(Params):
     name: str
     arguments: dict[str, str] = Field(default_factory=dict)
-    _meta: dict | None = None
+    meta: Meta = None
 
 
 @rpc_method("prompts/get", params=PromptGetParams)

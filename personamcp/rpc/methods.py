@@ -66,7 +66,20 @@ def session_authenticate(ctx: RpcContext, params: AuthenticateParams) -> dict:
     return {"authenticated": True, "scopes": principal.scopes}
 
 
-@rpc_method("session.info", scope=None, public=True)
+class ActivePersonaOut(Out):
+    id: str
+    slug: str | None
+
+
+class SessionInfoOut(Out):
+    session_id: str
+    active_persona: ActivePersonaOut | None
+    active_conversation: str | None
+    authenticated: bool
+    subscriptions: list[str]
+
+
+@rpc_method("session.info", result=SessionInfoOut, scope="read")
 async def session_info(ctx: RpcContext, params: Params) -> dict:
     """This connection's state: active persona and conversation, auth, subscriptions."""
     s = ctx.session

