@@ -16,11 +16,14 @@ from personas.models import Persona
 from personas.schemas import (
     PersonaCreate,
     PersonaDetailOut,
+    PersonaExportParams,
+    PersonaImport,
     PersonaListOut,
     PersonaListParams,
     PersonaPatch,
     PersonaStateOut,
 )
+from personas.cards import persona_to_card
 from personas.serializers import persona_data, persona_detail_data, state_data
 
 
@@ -162,3 +165,28 @@ def _checked_image(upload):
         raise ValidationFailed([{"field": "avatar", "message": f"unsupported format {image.format}"}])
     upload.seek(0)
     return upload
+
+
+class PersonaImportView(APIView):
+    @extend_schema(request=PersonaImport, responses={201: PersonaDetailOut})
+    def post(self, request):
+        """Create a persona from a Character Card V2/V3 or a card PNG (same as persona.import)."""
+        from personas.rpc import decode_png
+
+        if request.principal.persona_ids is not None:
+            raise Forbidden("a key limited to some personas cannot create personas")
+        params = parse(request, PersonaImport)
+        persona = services.persona_import(card=params.card, png=decode_png(params.png_base64))
+        return Response(_detail(persona), status=201)
+
+
+class PersonaExportView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ccv3", "ccv2"])])
+    def get(self, request, persona_id: str):
+        """The persona as a Character Card (same as persona.export)."""
+        persona = resolve_persona(request, persona_id)
+        params = validate(
+            PersonaExportParams,
+            {"persona_id": persona_id, "format": request.query_params.get("format", "ccv3")},
+        )
+        return Response({"card": persona_to_card(persona, fmt=params.format)})

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
+
 from personamcp.exceptions import Forbidden
 from personamcp.rpc.context import RpcContext
+from personamcp.rpc.readcache import ReadCache
 from personamcp.rpc.registry import rpc_method
 from personamcp.schemas import Out, Params
 from personas import selectors, services
+from personas.cards import persona_to_card
 from personas.schemas import (
     PersonaCreate,
     PersonaDetailOut,
+    PersonaExportParams,
+    PersonaImport,
     PersonaListOut,
     PersonaListParams,
     PersonaOut,
@@ -58,10 +64,25 @@ def persona_list(ctx: RpcContext, params: PersonaListParams) -> dict:
     return {"personas": [persona_data(p) for p in personas], "next_cursor": next_cursor}
 
 
+# Serialized persona.get results; exact (see personamcp.rpc.readcache), hits skip the thread hop.
+_details = ReadCache()
+
+
 @rpc_method("persona.get", params=PersonaIdParams, result=PersonaDetailOut)
-def persona_get(ctx: RpcContext, params: PersonaIdParams) -> dict:
+async def persona_get(ctx: RpcContext, params: PersonaIdParams) -> dict:
     """One persona (by id or slug) with its current state and stats."""
-    return detail(ctx.resolve_persona(params.persona_id, with_state=True))
+    data = _details.get(params.persona_id)
+    if data is None:
+
+        def load() -> dict:
+            return _details.compute(
+                lambda: detail(ctx.resolve_persona(params.persona_id, with_state=True)),
+                lambda d: (params.persona_id, d["id"], d["slug"]),
+            )
+
+        data = await database_sync_to_async(load, thread_sensitive=False)()
+    ctx.check_persona(data["id"])
+    return data
 
 
 @rpc_method("persona.create", params=PersonaCreate, result=PersonaDetailOut, scope="write")
@@ -114,3 +135,38 @@ def persona_state(ctx: RpcContext, params: OptionalPersonaParams) -> dict:
     return state_data(selectors.persona_state_get(persona=persona))
 
 
+
+
+def decode_png(png_base64: str | None) -> bytes | None:
+    import base64
+    import binascii
+
+    from personamcp.exceptions import ValidationFailed
+
+    if png_base64 is None:
+        return None
+    try:
+        return base64.b64decode(png_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed([{"field": "png_base64", "message": "not valid base64"}]) from None
+
+
+@rpc_method("persona.import", params=PersonaImport, result=PersonaDetailOut, scope="write")
+def persona_import(ctx: RpcContext, params: PersonaImport) -> dict:
+    """Create a persona from a Character Card V2/V3 (``card``) or a card PNG (``png_base64``)."""
+    if ctx.principal is not None and ctx.principal.persona_ids is not None:
+        raise Forbidden("a key limited to some personas cannot create personas")
+    persona = services.persona_import(card=params.card, png=decode_png(params.png_base64))
+    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+
+
+class ExportOut(Out):
+    card: dict
+
+
+@rpc_method("persona.export", params=PersonaExportParams, result=ExportOut)
+def persona_export(ctx: RpcContext, params: PersonaExportParams) -> dict:
+    """The persona as a Character Card (``ccv3`` by default, or ``ccv2``)."""
+    persona = ctx.resolve_persona(params.persona_id)
+    return {"card": persona_to_card(persona, fmt=params.format)}
+from personas import relationship_rpc  # noqa: E402,F401

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -116,3 +116,15 @@ class PersonaDetailOut(PersonaOut):
 class PersonaListOut(Out):
     personas: list[PersonaOut]
     next_cursor: str | None
+
+
+class PersonaImport(Params):
+    """A Character Card V2/V3 JSON object, or a card PNG as base64 (at most ~5 MB)."""
+
+    card: dict | None = None
+    png_base64: Annotated[str, StringConstraints(max_length=7_000_000)] | None = None
+
+
+class PersonaExportParams(Params):
+    persona_id: PersonaRef
+    format: Literal["ccv3", "ccv2"] = "ccv3"

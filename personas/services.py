@@ -173,3 +173,21 @@ def persona_state_update(*, persona: Persona, **changes: float | str) -> Persona
         fields.append(key)
     state.save(update_fields=[*fields, "updated_at"])
     return state
+
+
+def persona_import(*, card: dict | None = None, png: bytes | None = None) -> Persona:
+    """Create a persona from a Character Card V2/V3 object or a card PNG (which becomes the
+    avatar). A slug already in use by another persona is replaced by a fresh one."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from personas.cards import card_from_png, card_to_persona_fields
+
+    if (card is None) == (png is None):
+        raise ValidationFailed([{"field": "card", "message": "give either card or png_base64"}])
+    if png is not None:
+        card = card_from_png(png)
+    fields = card_to_persona_fields(card)
+    if fields.get("slug") and Persona.objects.filter(slug=fields["slug"]).exists():
+        fields.pop("slug")
+    avatar = SimpleUploadedFile("card.png", png, content_type="image/png") if png else None
+    return persona_create(avatar=avatar, **fields)
