@@ -10,12 +10,29 @@ from personamcp.services import api_key_create
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "masked", "scope", "is_active", "expires_at", "last_used_at", "created_at"]
+    list_display = [
+        "name",
+        "masked",
+        "scope",
+        "is_active",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+    ]
     list_filter = ["scope", "is_active"]
     search_fields = ["name", "prefix"]
     filter_horizontal = ["personas"]
     readonly_fields = ["masked", "created_at", "last_used_at"]
-    fields = ["name", "scope", "personas", "is_active", "expires_at", "masked", "created_at", "last_used_at"]
+    fields = [
+        "name",
+        "scope",
+        "personas",
+        "is_active",
+        "expires_at",
+        "masked",
+        "created_at",
+        "last_used_at",
+    ]
 
     @admin.display(description="Key")
     def masked(self, obj: ApiKey) -> str:
@@ -30,6 +47,4 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.prefix, obj.key_hash = key.pk, key.prefix, key.key_hash
         obj._state.adding = False
-        messages.warning(
-            request, f"New API key (copy it now, it is not shown again): {raw}"
-        )
+        messages.warning(request, f"New API key (copy it now, it is not shown again): {raw}")

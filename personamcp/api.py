@@ -35,7 +35,12 @@ def exception_handler(exc, context):
     if isinstance(exc, drf_exc.ParseError):
         return _error(400, errors.PARSE_ERROR, f"malformed request body: {exc.detail}")
     if isinstance(exc, (drf_exc.NotAuthenticated, drf_exc.AuthenticationFailed)):
-        return _error(401, errors.lookup(Unauthenticated())[0], str(exc.detail), headers={"WWW-Authenticate": "Bearer"})
+        return _error(
+            401,
+            errors.lookup(Unauthenticated())[0],
+            str(exc.detail),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if isinstance(exc, drf_exc.PermissionDenied):
         return _error(403, errors.lookup(Forbidden())[0], str(exc.detail))
     if isinstance(exc, Http404):
@@ -43,13 +48,17 @@ def exception_handler(exc, context):
     if isinstance(exc, drf_exc.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"body": exc.detail}
         failed = ValidationFailed(
-            [{"field": f, "message": " ".join(map(str, m if isinstance(m, list) else [m]))}
-             for f, m in detail.items()]
+            [
+                {"field": f, "message": " ".join(map(str, m if isinstance(m, list) else [m]))}
+                for f, m in detail.items()
+            ]
         )
         return _error(400, errors.INVALID_PARAMS, failed.message, failed.data)
     response = drf_exception_handler(exc, context)
     if response is not None:
-        return _error(response.status_code, errors.INVALID_REQUEST, str(getattr(exc, "detail", exc)))
+        return _error(
+            response.status_code, errors.INVALID_REQUEST, str(getattr(exc, "detail", exc))
+        )
     log.exception("unhandled error in REST view")
     return _error(
         500, errors.INTERNAL_ERROR, "internal error", {"correlation_id": correlation_id.get()}

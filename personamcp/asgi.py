@@ -8,9 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
 django_asgi_app = get_asgi_application()  # sets up Django before consumers are imported
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from personamcp import jobs  # noqa: E402
 from personamcp.routing import websocket_urlpatterns  # noqa: E402

@@ -60,9 +60,7 @@ def principal_from_key(raw: str) -> Principal:
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return Principal(
-        name=key.name, scope=key.scope, key_id=key.pk, persona_ids=persona_ids or None
-    )
+    return Principal(name=key.name, scope=key.scope, key_id=key.pk, persona_ids=persona_ids or None)
 
 
 def principal_from_user(user) -> Principal | None:

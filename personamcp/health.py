@@ -30,7 +30,9 @@ def check_redis() -> dict | None:
 
     start = time.perf_counter()
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
         client.ping()
         client.close()
         return {"ok": True, "ms": _ms(start)}
@@ -48,5 +50,7 @@ def readyz(request):
     if redis_check is not None:
         checks["redis"] = redis_check
     ready = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )

@@ -7,6 +7,7 @@ waits for post-turn work, and periodic tasks run on an in-process scheduler thre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -64,10 +65,8 @@ def wait_idle(timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while _pending and time.monotonic() < deadline:
         for future in list(_pending):
-            try:
+            with contextlib.suppress(Exception):  # failures are logged by _run_inline
                 future.result(timeout=max(0.01, deadline - time.monotonic()))
-            except Exception:  # already logged by _run_inline
-                pass
 
 
 def periodic(name: str, *, every: float, task: str, args: tuple = ()) -> None:
@@ -95,10 +94,8 @@ def start_embedded_scheduler() -> None:
             for name, (every, task_name, args) in _periodic.items():
                 if now >= next_run[name]:
                     next_run[name] = now + every
-                    try:
+                    with contextlib.suppress(Exception):  # logged; keep the scheduler alive
                         _run_inline(app.tasks[task_name], args, {})
-                    except Exception:  # logged; keep the scheduler alive
-                        pass
             time.sleep(1.0)
 
     threading.Thread(target=loop, name="embedded-scheduler", daemon=True).start()

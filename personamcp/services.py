@@ -24,7 +24,11 @@ def api_key_create(
         raise ValidationFailed([{"field": "scope", "message": f"one of {', '.join(SCOPES)}"}])
     raw, prefix = generate_key()
     key = ApiKey.objects.create(
-        name=name, scope=scope, prefix=prefix, key_hash=hash_key(raw), expires_at=expires_at,
+        name=name,
+        scope=scope,
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        expires_at=expires_at,
         is_active=is_active,
     )
     if personas:

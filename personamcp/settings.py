@@ -223,12 +223,24 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=0.1)
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 if LLM_PROVIDER == "openai" and not OPENAI_BASE_URL:
-    raise ImproperlyConfigured("LLM_PROVIDER=openai needs OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
+    raise ImproperlyConfigured(
+        "LLM_PROVIDER=openai needs OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
+    )
 
 # Embeddings
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # '' = the packaged all-MiniLM-L6-v2
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", ("auto", "onnx", "torch"), "auto")
+
+# --- conversations ---
+CONVERSATION_PROMPT_BUDGET = env_int("CONVERSATION_PROMPT_BUDGET", 3000, minimum=256)  # tokens
+CONVERSATION_MEMORY_LIMIT = env_int("CONVERSATION_MEMORY_LIMIT", 6, minimum=0)
+CONVERSATION_HISTORY_LIMIT = env_int("CONVERSATION_HISTORY_LIMIT", 40, minimum=0)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 0, minimum=0)  # 0: the backend's default
+MOOD_APPRAISAL = env_choice("MOOD_APPRAISAL", ("lexicon", "llm"), "lexicon")
+MOOD_HALF_LIFE_HOURS = env_float("MOOD_HALF_LIFE_HOURS", 6.0, minimum=0.01)
+MOOD_SENSITIVITY = env_float("MOOD_SENSITIVITY", 0.35, minimum=0.0)
+MOOD_DECAY_INTERVAL = env_float("MOOD_DECAY_INTERVAL", 900.0, minimum=10.0)  # seconds
 
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
@@ -278,4 +290,43 @@ BOTS = {
     "MAX_MESSAGE_CHARS": env_int("PERSONAMCP_BOT_MAX_MESSAGE_CHARS", 4000, minimum=100),
     # Celery queue of the bot tasks: run a worker consuming it on the host that runs the bots.
     "QUEUE": env_str("PERSONAMCP_BOT_QUEUE", "celery"),
+}
+
+# --- memory ---
+MEMORY = {
+    # Retrieval: score = relevance*w + recency*w + importance*w (each term in 0..1).
+    "WEIGHTS": {
+        "relevance": env_float("MEMORY_W_RELEVANCE", 1.0, minimum=0.0),
+        "recency": env_float("MEMORY_W_RECENCY", 0.5, minimum=0.0),
+        "importance": env_float("MEMORY_W_IMPORTANCE", 0.5, minimum=0.0),
+    },
+    "RECENCY_DECAY": env_float("MEMORY_RECENCY_DECAY", 0.995, minimum=0.5),  # per hour
+    "CANDIDATE_FACTOR": env_int("MEMORY_CANDIDATE_FACTOR", 4, minimum=1),
+    "MAX_CONTENT_CHARS": env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100),
+    "MAX_SEARCH_LIMIT": 100,
+    # PostgreSQL: HNSW search breadth (higher = better recall, slower).
+    "HNSW_EF_SEARCH": env_int("MEMORY_HNSW_EF_SEARCH", 100, minimum=10),
+    # SQLite: in-process index. Exact search below IVF_MIN vectors, IVF + exact rescoring above.
+    "IVF_MIN": env_int("MEMORY_IVF_MIN", 20000, minimum=1000),
+    "IVF_NPROBE": env_int("MEMORY_IVF_NPROBE", 24, minimum=1),
+    "CACHE_MAX_VECTORS": env_int("MEMORY_CACHE_MAX_VECTORS", 2_000_000, minimum=1000),
+    # Facts: a new fact about the same subject this similar to an older one supersedes it.
+    "SUPERSEDE_SIMILARITY": env_float("MEMORY_SUPERSEDE_SIMILARITY", 0.8, minimum=0.0),
+    # Reflection: queued when the importance stored since the last reflection passes this.
+    "REFLECTION_THRESHOLD": env_float("MEMORY_REFLECTION_THRESHOLD", 5.0, minimum=0.1),
+    "REFLECTION_SOURCES": env_int("MEMORY_REFLECTION_SOURCES", 20, minimum=2),
+    "REFLECTION_MAX_INSIGHTS": env_int("MEMORY_REFLECTION_MAX_INSIGHTS", 3, minimum=1),
+    # Decay: memories not accessed for DECAY_AFTER_DAYS lose DECAY_RATE of their importance per
+    # run; never below DECAY_MIN, never those at or above PROTECT_IMPORTANCE.
+    "DECAY_EVERY": env_float("MEMORY_DECAY_EVERY", 3600.0, minimum=1.0),
+    "DECAY_AFTER_DAYS": env_float("MEMORY_DECAY_AFTER_DAYS", 7.0, minimum=0.0),
+    "DECAY_RATE": env_float("MEMORY_DECAY_RATE", 0.05, minimum=0.0),
+    "DECAY_MIN": env_float("MEMORY_DECAY_MIN", 0.05, minimum=0.0),
+    "PROTECT_IMPORTANCE": env_float("MEMORY_PROTECT_IMPORTANCE", 0.8, minimum=0.0),
+    # Pruning: beyond MAX_PER_PERSONA memories, the least valuable unprotected ones go, except
+    # those accessed within PROTECT_RECENT_DAYS.
+    "PRUNE_EVERY": env_float("MEMORY_PRUNE_EVERY", 6 * 3600.0, minimum=1.0),
+    "MAX_PER_PERSONA": env_int("MEMORY_MAX_PER_PERSONA", 200_000, minimum=10),
+    "PROTECT_RECENT_DAYS": env_float("MEMORY_PROTECT_RECENT_DAYS", 2.0, minimum=0.0),
+    "EMBED_BATCH": env_int("MEMORY_EMBED_BATCH", 64, minimum=1),
 }

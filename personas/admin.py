@@ -17,7 +17,20 @@ class PersonaAdminForm(forms.ModelForm):
 
     class Meta:
         model = Persona
-        exclude = ["tags"]
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "avatar",
+            *TRAITS,
+            "speaking_style",
+            "greeting",
+            "system_prompt",
+            "background",
+            "goals",
+            "interests",
+            "extra",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,7 +93,11 @@ class PersonaAdmin(admin.ModelAdmin):
         return ", ".join(t.name for t in obj.tags.all())
 
     def save_model(self, request, obj: Persona, form, change: bool) -> None:
-        data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("tag_names", "avatar", "slug", "name", *TRAITS, "extra")}
+        data = {
+            f: form.cleaned_data[f]
+            for f in form.cleaned_data
+            if f not in ("tag_names", "avatar", "slug", "name", *TRAITS, "extra")
+        }
         personality = {t: form.cleaned_data[t] for t in TRAITS if t in form.cleaned_data}
         tags = form.cleaned_data.get("tag_names", [])
         if change:
@@ -130,7 +147,17 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(Relationship)
 class RelationshipAdmin(admin.ModelAdmin):
-    list_display = ["persona", "other_name", "other_id", "other_kind", "stage", "affinity", "trust", "interactions", "last_interaction_at"]
+    list_display = [
+        "persona",
+        "other_name",
+        "other_id",
+        "other_kind",
+        "stage",
+        "affinity",
+        "trust",
+        "interactions",
+        "last_interaction_at",
+    ]
     list_filter = ["stage", "other_kind", "persona"]
     search_fields = ["other_id", "other_name", "persona__name", "persona__slug"]
     list_select_related = ["persona"]

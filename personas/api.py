@@ -12,6 +12,7 @@ from personamcp.auth import require_persona
 from personamcp.exceptions import Forbidden, ValidationFailed
 from personamcp.schemas import validate
 from personas import selectors, services
+from personas.cards import persona_to_card
 from personas.models import Persona
 from personas.schemas import (
     PersonaCreate,
@@ -23,7 +24,6 @@ from personas.schemas import (
     PersonaPatch,
     PersonaStateOut,
 )
-from personas.cards import persona_to_card
 from personas.serializers import persona_data, persona_detail_data, state_data
 
 
@@ -132,7 +132,12 @@ class PersonaAvatarView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {"avatar": {"type": "string", "format": "binary"}}}},
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"avatar": {"type": "string", "format": "binary"}},
+            }
+        },
         responses=PersonaDetailOut,
     )
     def post(self, request, persona_id: str):
@@ -162,7 +167,9 @@ def _checked_image(upload):
     except (UnidentifiedImageError, OSError):
         raise ValidationFailed([{"field": "avatar", "message": "not a valid image"}]) from None
     if image.format not in {"PNG", "JPEG", "GIF", "WEBP"}:
-        raise ValidationFailed([{"field": "avatar", "message": f"unsupported format {image.format}"}])
+        raise ValidationFailed(
+            [{"field": "avatar", "message": f"unsupported format {image.format}"}]
+        )
     upload.seek(0)
     return upload
 

@@ -52,8 +52,14 @@ CARD_FIELD_MAP = {
     "system_prompt": "system_prompt",
 }
 _MAPPED = {"name", "tags", *CARD_FIELD_MAP}
-_LIMITS = {"name": 100, "description": 4000, "speaking_style": 1000, "background": 8000,
-           "greeting": 2000, "system_prompt": 8000}
+_LIMITS = {
+    "name": 100,
+    "description": 4000,
+    "speaking_style": 1000,
+    "background": 8000,
+    "greeting": 2000,
+    "system_prompt": 8000,
+}
 
 
 def card_to_persona_fields(card: dict) -> dict:
@@ -92,9 +98,12 @@ def card_to_persona_fields(card: dict) -> dict:
     ours = extensions.pop("persona_mcp", None) or {}
     if isinstance(ours.get("personality"), dict):
         fields["personality"] = {
-            k: float(v) for k, v in ours["personality"].items()
-            if k in ("openness", "conscientiousness", "extraversion", "agreeableness",
-                     "neuroticism") and isinstance(v, int | float) and 0 <= v <= 1
+            k: float(v)
+            for k, v in ours["personality"].items()
+            if k
+            in ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+            and isinstance(v, int | float)
+            and 0 <= v <= 1
         }
     for key in ("goals", "interests"):
         if isinstance(ours.get(key), list):
@@ -135,8 +144,15 @@ def persona_to_card(persona: Persona, *, fmt: str = "ccv3") -> dict:
         "extensions": extensions,
     }
     if fmt == "ccv2":
-        for key in ("nickname", "creator_notes_multilingual", "source", "group_only_greetings",
-                    "creation_date", "modification_date", "assets"):
+        for key in (
+            "nickname",
+            "creator_notes_multilingual",
+            "source",
+            "group_only_greetings",
+            "creation_date",
+            "modification_date",
+            "assets",
+        ):
             data.pop(key, None)
         return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
     data.setdefault("group_only_greetings", [])

@@ -135,8 +135,6 @@ def persona_state(ctx: RpcContext, params: OptionalPersonaParams) -> dict:
     return state_data(selectors.persona_state_get(persona=persona))
 
 
-
-
 def decode_png(png_base64: str | None) -> bytes | None:
     import base64
     import binascii
@@ -169,4 +167,6 @@ def persona_export(ctx: RpcContext, params: PersonaExportParams) -> dict:
     """The persona as a Character Card (``ccv3`` by default, or ``ccv2``)."""
     persona = ctx.resolve_persona(params.persona_id)
     return {"card": persona_to_card(persona, fmt=params.format)}
+
+
 from personas import relationship_rpc  # noqa: E402,F401

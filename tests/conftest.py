@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -65,7 +66,7 @@ def demo(db):
 
     from personas.models import Persona
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    call_command("seed_demo", stdout=io.StringIO())
     return {p.slug: p for p in Persona.objects.all()}
 
 
@@ -98,7 +99,9 @@ class RpcClient:
         self.notifications: list[dict] = []
 
     async def send(self, payload) -> None:
-        await self.ws.send_to(text_data=payload if isinstance(payload, str) else json.dumps(payload))
+        await self.ws.send_to(
+            text_data=payload if isinstance(payload, str) else json.dumps(payload)
+        )
 
     async def receive(self, timeout: float = 5):
         return json.loads(await self.ws.receive_from(timeout=timeout))
@@ -214,19 +217,41 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_server(tmp_path: Path, env_extra: dict | None = None, server: str = "daphne") -> ServerProcess:
+def start_server(
+    tmp_path: Path, env_extra: dict | None = None, server: str = "daphne"
+) -> ServerProcess:
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     if server == "daphne":
-        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-               "personamcp.asgi:application"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "personamcp.asgi:application",
+        ]
     else:
-        cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-               "--loop", "uvloop", "--log-level", "warning", "personamcp.asgi:application"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=server_env(env_extra), stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-    )
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            "personamcp.asgi:application",
+        ]
+    with open(log_path, "w") as log_file:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=server_env(env_extra), stdout=log_file, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -19,9 +19,25 @@ def test_tasks_run_in_process_when_embedded():
 @pytest.mark.scaled
 def test_task_enqueued_on_redis_runs_in_a_real_worker():
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "personamcp", "worker", "-P", "solo", "-c", "1",
-         "--loglevel=warning", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "personamcp",
+            "worker",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--loglevel=warning",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         start = time.monotonic()

@@ -37,9 +37,15 @@ def test_run_command_path_migrates_seeds_and_creates_admin(tmp_path):
     assert (tmp_path / "admin_password").exists()
     assert "Admin login: admin" in out.stdout
     check = subprocess.run(
-        [sys.executable, "-c",
-         "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='personamcp.settings';django.setup();"
-         "from personas.models import Persona;print(sorted(Persona.objects.values_list('slug',flat=True)))"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='personamcp.settings';django.setup();"
+            "from personas.models import Persona;print(sorted(Persona.objects.values_list('slug',flat=True)))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert check.stdout.strip() == "['alice', 'elias', 'pip', 'rook']", check.stderr

@@ -32,7 +32,9 @@ def _settings_in_subprocess(env_vars: dict, expr: str) -> subprocess.CompletedPr
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='personamcp.settings';"
         f"from django.conf import settings; print({expr})"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v for k, v in __import__("os").environ.items() if k not in ("DATABASE_URL", "REDIS_URL")
+    }
     env.update(env_vars)
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
@@ -41,8 +43,9 @@ def _settings_in_subprocess(env_vars: dict, expr: str) -> subprocess.CompletedPr
 
 def test_defaults_are_the_embedded_mode():
     out = _settings_in_subprocess(
-        {}, "settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND'],"
-        " settings.CACHES['default']['BACKEND'], settings.CELERY_TASK_ALWAYS_EAGER"
+        {},
+        "settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']['BACKEND'],"
+        " settings.CACHES['default']['BACKEND'], settings.CELERY_TASK_ALWAYS_EAGER",
     )
     assert out.returncode == 0, out.stderr
     assert "sqlite3" in out.stdout and "InMemoryChannelLayer" in out.stdout

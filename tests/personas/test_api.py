@@ -55,7 +55,9 @@ def test_list_search_tag_and_pagination(api_as, demo):
     assert len(first["personas"]) == 2 and first["next_cursor"]
     second = client.get(f"/api/personas/?limit=2&cursor={first['next_cursor']}").json()
     assert len(second["personas"]) == 2 and second["next_cursor"] is None
-    assert [p["slug"] for p in client.get("/api/personas/?tag=rogue").json()["personas"]] == ["rook"]
+    assert [p["slug"] for p in client.get("/api/personas/?tag=rogue").json()["personas"]] == [
+        "rook"
+    ]
     found = client.get("/api/personas/?search=scholar").json()["personas"]
     assert [p["slug"] for p in found] == ["elias"]
 
@@ -87,9 +89,7 @@ def test_duplicate_slug_is_409(api_as, demo):
 
 
 def test_malformed_json_is_400(api_as):
-    response = api_as("write").post(
-        "/api/personas/", data="{oops", content_type="application/json"
-    )
+    response = api_as("write").post("/api/personas/", data="{oops", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == -32700
 
@@ -98,7 +98,9 @@ def test_persona_scoped_key_sees_only_its_persona(api_as, demo):
     client = api_as("write", personas=[demo["alice"]])
     assert [p["slug"] for p in client.get("/api/personas/").json()["personas"]] == ["alice"]
     assert client.get("/api/personas/rook/").status_code == 403
-    assert client.patch("/api/personas/rook/", {"description": "x"}, format="json").status_code == 403
+    assert (
+        client.patch("/api/personas/rook/", {"description": "x"}, format="json").status_code == 403
+    )
     assert client.get("/api/personas/alice/").status_code == 200
 
 

@@ -42,7 +42,9 @@ def _card_png(card: dict, keyword: str = "chara") -> bytes:
 def test_import_v2_maps_fields_and_keeps_unknown_ones():
     persona = services.persona_import(card=V2)
     assert (persona.name, persona.greeting, persona.background) == (
-        "Mira", "Mind the steps.", "A storm is coming."
+        "Mira",
+        "Mind the steps.",
+        "A storm is coming.",
     )
     assert persona.speaking_style == "Quiet, dry humour."
     assert persona.extra["card"]["mes_example"].startswith("<START>")
@@ -59,8 +61,13 @@ def test_export_import_round_trip_keeps_big_five_and_goals(demo):
     again = services.persona_import(card=card)
     assert again.slug == "elias"
     assert again.personality == pytest.approx(
-        {"openness": 0.9, "conscientiousness": 0.95, "extraversion": 0.2,
-         "agreeableness": 0.6, "neuroticism": 0.4}
+        {
+            "openness": 0.9,
+            "conscientiousness": 0.95,
+            "extraversion": 0.2,
+            "agreeableness": 0.6,
+            "neuroticism": 0.4,
+        }
     )
     assert "complete the Great Catalogue" in again.goals
 
@@ -79,7 +86,9 @@ async def test_rpc_import_and_export(rpc_connect, make_key, transactional_db):
     png = base64.b64encode(_card_png(V2, "ccv3")).decode()
     created = await client.result("persona.import", {"png_base64": png})
     assert created["name"] == "Mira" and created["avatar_url"]
-    exported = await client.result("persona.export", {"persona_id": created["slug"], "format": "ccv2"})
+    exported = await client.result(
+        "persona.export", {"persona_id": created["slug"], "format": "ccv2"}
+    )
     assert exported["card"]["spec"] == "chara_card_v2"
     assert exported["card"]["data"]["first_mes"] == "Mind the steps."
     bad = await client.call("persona.import", {"card": {"spec": "nope"}})
