@@ -8,18 +8,13 @@ user's session cookie, or anonymously in local-development mode.
 from __future__ import annotations
 
 import mimetypes
-import posixpath
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.contrib.staticfiles import finders
-from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from django.views.static import serve
 
 from personamcp.auth import DEV_PRINCIPAL, principal_from_user
 
@@ -66,26 +61,3 @@ def chat_page(request: HttpRequest) -> HttpResponse:
         },
     }
     return render(request, "chat/index.html", context)
-
-
-@require_GET
-def static_file(request: HttpRequest, path: str) -> HttpResponse:
-    """Serve a static file found by the staticfiles finders (this app's and the admin's).
-
-    Daphne does not serve static files outside DEBUG; the page and the admin login it redirects
-    to need only a handful of small files, so they are served here instead of adding a
-    middleware. A reverse proxy can serve ``collectstatic``'s output in front of this.
-    """
-    normalized = posixpath.normpath(path).lstrip("/")
-    if normalized.startswith("..") or not normalized:
-        raise Http404("not found")
-    try:
-        found = finders.find(normalized)
-    except SuspiciousFileOperation:
-        raise Http404("not found")
-    if not found:
-        raise Http404("not found")
-    full = Path(found)
-    response = serve(request, full.name, document_root=str(full.parent))
-    response["Cache-Control"] = "no-cache"
-    return response

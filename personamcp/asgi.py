@@ -10,19 +10,17 @@ django_asgi_app = get_asgi_application()  # sets up Django before consumers are 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from personamcp import jobs  # noqa: E402
 from personamcp.routing import websocket_urlpatterns  # noqa: E402
 from personamcp.rpc.middleware import ApiKeyAuthMiddleware, OriginValidatorMiddleware  # noqa: E402
+from personamcp.static import StaticFilesHandler  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Static files (admin CSS, the chat page's JS) are served by Django itself in the
         # self-hosted default; set PERSONAMCP_SERVE_STATIC=0 when a proxy serves STATIC_ROOT.
-        "http": ASGIStaticFilesHandler(django_asgi_app)
-        if settings.SERVE_STATIC
-        else django_asgi_app,
+        "http": StaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
         "websocket": OriginValidatorMiddleware(
             AuthMiddlewareStack(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),

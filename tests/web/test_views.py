@@ -62,7 +62,17 @@ def test_page_rejects_post(client, dev_mode):
     assert client.post("/").status_code == 405
 
 
-@pytest.mark.django_db
+async def _asgi_get(path: str):
+    """GET through the real ASGI application (static files are served at that level)."""
+    import httpx
+
+    from personamcp.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        return await http.get(path)
+
+
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
@@ -71,15 +81,14 @@ def test_page_rejects_post(client, dev_mode):
         ("/static/admin/css/base.css", "text/css"),
     ],
 )
-def test_static_files_are_served_without_debug(client, settings, path, content_type):
+async def test_static_files_are_served_without_debug(settings, path, content_type):
     settings.DEBUG = False
-    response = client.get(path)
+    response = await _asgi_get(path)
     assert response.status_code == 200
-    assert response["Content-Type"].startswith(content_type)
-    assert b"".join(response.streaming_content)
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.content
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     "path",
     [
@@ -89,5 +98,5 @@ def test_static_files_are_served_without_debug(client, settings, path, content_t
         "/static//etc/passwd",
     ],
 )
-def test_static_files_outside_the_static_folders_are_not_served(client, path):
-    assert client.get(path).status_code == 404
+async def test_static_files_outside_the_static_folders_are_not_served(path):
+    assert (await _asgi_get(path)).status_code == 404
