@@ -5,6 +5,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from personamcp import health
+from personamcp.metrics import metrics_view
 from personamcp.rpc.http import mcp_http
 
 api_patterns = [
@@ -26,6 +27,7 @@ urlpatterns = [
     path("mcp", mcp_http, name="mcp-http"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("conversations.web_urls")),
     # User uploads (avatars). A reverse proxy may serve MEDIA_ROOT directly in production.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

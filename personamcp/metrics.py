@@ -1,0 +1,83 @@
+"""Prometheus metrics: RPC calls, turn and LLM latency, sessions, background queue depth.
+
+Each server process keeps its own registry; scrape every process (``GET /metrics``, an API key
+with admin scope, or anonymous in local development mode).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from personamcp.auth import bearer_token, principal_from_key, principal_from_user, require
+from personamcp.exceptions import DomainError
+
+RPC_CALLS = Counter("personamcp_rpc_calls_total", "JSON-RPC calls", ["method", "outcome"])
+RPC_LATENCY = Histogram(
+    "personamcp_rpc_latency_seconds",
+    "JSON-RPC call latency",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TURN_LATENCY = Histogram(
+    "personamcp_turn_seconds",
+    "Whole turn latency",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+)
+TURN_OVERHEAD = Histogram(
+    "personamcp_turn_overhead_seconds",
+    "Platform's own cost of a turn (total minus LLM time)",
+    buckets=(0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1),
+)
+LLM_LATENCY = Histogram(
+    "personamcp_llm_seconds", "LLM call latency", buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60)
+)
+ACTIVE_SESSIONS = Gauge("personamcp_active_sessions", "Open /mcp WebSocket sessions")
+QUEUE_DEPTH = Gauge("personamcp_queue_depth", "Tasks waiting in the Celery queue (Redis)")
+
+
+def observe_turn(timing: dict) -> None:
+    """Record a finished turn's timings (milliseconds, as returned by the turn pipeline)."""
+    total = (timing.get("total_ms") or 0) / 1000
+    llm = (timing.get("llm_ms") or 0) / 1000
+    TURN_LATENCY.observe(total)
+    LLM_LATENCY.observe(llm)
+    TURN_OVERHEAD.observe(max(0.0, total - llm))
+
+
+def _queue_depth() -> int:
+    if not settings.REDIS_URL:
+        from personamcp import jobs
+
+        return len(jobs._pending)
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    try:
+        return int(client.llen("celery"))
+    finally:
+        client.close()
+
+
+def metrics_view(request):
+    try:
+        raw = bearer_token(request.headers.get("Authorization"))
+        principal = principal_from_key(raw) if raw else principal_from_user(request.user)
+        require(principal, "admin")
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=401 if principal_missing(exc) else 403)
+    from personamcp.rpc import consumer
+
+    ACTIVE_SESSIONS.set(consumer.active_sessions)
+    try:
+        QUEUE_DEPTH.set(_queue_depth())
+    except Exception:  # Redis down: readyz says so; keep serving the other metrics
+        QUEUE_DEPTH.set(-1)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def principal_missing(exc: DomainError) -> bool:
+    from personamcp.exceptions import Unauthenticated
+
+    return isinstance(exc, Unauthenticated)
