@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from personamcp import errors, events
+from personamcp.events import HANDLER_TYPE
 from personamcp.rpc.context import Session
 from personamcp.rpc.dispatcher import Dispatcher, dumps, error_response
 
@@ -25,8 +26,9 @@ def _ensure_executor(loop: asyncio.AbstractEventLoop) -> None:
     if id(loop) not in _executors:
         _executors.add(id(loop))
         loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=settings.PERSONAMCP["WORKER_THREADS"],
-                               thread_name_prefix="rpc")
+            ThreadPoolExecutor(
+                max_workers=settings.PERSONAMCP["WORKER_THREADS"], thread_name_prefix="rpc"
+            )
         )
 
 
@@ -51,6 +53,18 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol="mcp" if "mcp" in offered else None)
         active_sessions += 1
+
+    async def dispatch(self, message) -> None:
+        # Channels runs close_old_connections() before every message, through a hop to the one
+        # shared sync thread: that serializes every frame of every socket. Frames and events
+        # never touch the loop thread's database connection (sync handlers run through
+        # database_sync_to_async, which closes old connections itself), so they skip it.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        elif message["type"] == HANDLER_TYPE:
+            await self.event_message(message)
+        else:
+            await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if text_data is None:

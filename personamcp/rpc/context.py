@@ -42,7 +42,14 @@ class Session:
         """The default participant id of this session's user."""
         if self.principal is None:
             return f"session:{self.session_id[:12]}"
-        return self.principal.name if self.principal.key_id is None else f"apikey:{self.principal.name}"
+        return (
+            self.principal.name
+            if self.principal.key_id is None
+            else f"apikey:{self.principal.name}"
+        )
+
+
+_EVENT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -55,7 +62,22 @@ class RpcContext:
     is_notification: bool
     loop: asyncio.AbstractEventLoop
     send: Callable[[dict], Awaitable[None]] | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    _cancel_event: threading.Event | None = field(default=None, repr=False)
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the request is cancelled or its socket closes; safe to wait on in threads.
+
+        Created on first use: most calls are never cancelled, and an Event costs a lock and a
+        condition per request on the hot path.
+        """
+        event = self._cancel_event
+        if event is None:
+            with _EVENT_LOCK:
+                if self._cancel_event is None:
+                    self._cancel_event = threading.Event()
+                event = self._cancel_event
+        return event
 
     @property
     def principal(self) -> Principal | None:
@@ -63,7 +85,8 @@ class RpcContext:
 
     @property
     def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
+        event = self._cancel_event
+        return event is not None and event.is_set()
 
     def notify(self, method: str, params: dict) -> None:
         """Send a JSON-RPC notification to this client; safe from worker threads."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.conf import settings
 from personamcp import errors
 from personamcp.auth import rate_limit, require
 from personamcp.exceptions import DomainError, Unauthenticated, ValidationFailed
-from personamcp.logging import correlation_id, new_correlation_id
+from personamcp.logging import correlation_id
 from personamcp.rpc.context import RpcContext, Session
 from personamcp.rpc.registry import RpcMethod, registry
 from personamcp.schemas import validate
@@ -55,14 +56,19 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def dumps(message: Any) -> str:
-    """Compact JSON text of a message (UTF-8, no ASCII escaping)."""
-    return orjson.dumps(message, default=_default).decode()
-
-
 def dumps_bytes(message: Any) -> bytes:
-    """Compact JSON of a message as UTF-8 bytes (HTTP bodies)."""
-    return orjson.dumps(message, default=_default)
+    """Compact JSON of a message as UTF-8 bytes."""
+    try:
+        return orjson.dumps(message, default=_default)
+    except TypeError:  # e.g. an id beyond 64 bits, which the stdlib encodes exactly
+        return json.dumps(
+            message, separators=(",", ":"), ensure_ascii=False, default=_default
+        ).encode()
+
+
+def dumps(message: Any) -> str:
+    """Compact JSON text of a message (no ASCII escaping)."""
+    return dumps_bytes(message).decode()
 
 
 def _has_float_id(payload: Any) -> bool:
@@ -157,7 +163,9 @@ class Dispatcher:
         if method is None:
             if is_notification:
                 return None
-            return error_response(req_id, errors.METHOD_NOT_FOUND, f"method not found: {method_name}")
+            return error_response(
+                req_id, errors.METHOD_NOT_FOUND, f"method not found: {method_name}"
+            )
         params = request.get("params")
         if params is not None and not isinstance(params, dict):
             if is_notification:
@@ -177,7 +185,7 @@ class Dispatcher:
             loop=asyncio.get_running_loop(),
             send=self.send,
         )
-        token = correlation_id.set(new_correlation_id())
+        token = correlation_id.set(os.urandom(8).hex())  # same shape as new_correlation_id()
         track = not is_notification and req_id is not None
         in_flight = self.session.in_flight
         if track:

@@ -21,7 +21,9 @@ async def _session_for(request) -> Session:
     raw = bearer_token(request.headers.get("Authorization"))
     if raw:
         try:
-            session.principal = await database_sync_to_async(principal_from_key)(raw)
+            session.principal = await database_sync_to_async(
+                principal_from_key, thread_sensitive=False
+            )(raw)
         except Unauthenticated as exc:
             session.auth_error = exc.message
     session.mcp_protocol_version = request.headers.get("Mcp-Protocol-Version")

@@ -39,9 +39,9 @@ Meta = Annotated[dict[str, Any] | None, Field(default=None, alias="_meta")]
 
 
 class InitializeParams(Params):
-    protocolVersion: str  # noqa: N815 (MCP wire names)
+    protocolVersion: str
     capabilities: dict = {}
-    clientInfo: dict = {}  # noqa: N815
+    clientInfo: dict = {}
     meta: Meta = None
 
 

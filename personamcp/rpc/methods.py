@@ -40,7 +40,7 @@ def system_status_method(ctx: RpcContext, params: Params) -> dict:
     return system_status(active_sessions=consumer.active_sessions)
 
 
-@rpc_method("rpc.discover", public=True)
+@rpc_method("rpc.discover", scope="read")
 async def rpc_discover(ctx: RpcContext, params: Params) -> dict:
     """The OpenRPC document describing every method with JSON Schema params and results."""
     from personamcp.rpc.openrpc import openrpc_document
@@ -144,4 +144,3 @@ async def events_unsubscribe(ctx: RpcContext, params: TopicsParams) -> dict:
         await ctx.session.unsubscribe_hook(gone)
     ctx.session.subscriptions.difference_update(gone)
     return {"unsubscribed": sorted(gone)}
-

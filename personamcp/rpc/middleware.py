@@ -65,12 +65,16 @@ class ApiKeyAuthMiddleware:
             raw = (query.get("token") or [None])[0]
         if raw:
             try:
-                return await database_sync_to_async(principal_from_key)(raw), None
+                return await database_sync_to_async(principal_from_key, thread_sensitive=False)(
+                    raw
+                ), None
             except Unauthenticated as exc:
                 return None, exc.message
         user = scope.get("user")
         if user is not None:
-            principal = await database_sync_to_async(principal_from_user)(user)
+            principal = await database_sync_to_async(principal_from_user, thread_sensitive=False)(
+                user
+            )
             if principal is not None:
                 return principal, None
         return None, None

@@ -1,0 +1,269 @@
+"""JSON-RPC throughput of /mcp: persona.get over N WebSocket connections, against an echo bound.
+
+Starts everything itself (embedded mode: a temporary SQLite database, migrated and seeded, an
+API key), then for each server and each concurrency level runs N connections that each send
+``persona.get`` (and wait for the answer) for a fixed time. The same load runs against a
+minimal raw ``websockets`` JSON echo server as the upper bound for Python WebSockets here.
+
+    .venv/bin/python bench/rpc_throughput.py                 # daphne, uvicorn, echo; 1/50/200
+    .venv/bin/python bench/rpc_throughput.py --seconds 3 --conns 1,50 --servers daphne,echo
+    .venv/bin/python bench/rpc_throughput.py --method system.ping
+
+Prints req/s, p50/p99 latency and the ratio to the echo server. The load generator runs in
+this process (asyncio + uvloop) on the same machine, so it competes with the server for CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ECHO_SERVER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import websockets
+
+    async def handler(ws):
+        async for frame in ws:
+            request = json.loads(frame)
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": request.get("id"),
+                                      "result": request.get("params")}))
+
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", int(sys.argv[1]), compression=None):
+            await asyncio.Future()
+
+    asyncio.run(main())
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def prepare(var_dir: Path, env: dict) -> str:
+    """Migrate and seed a fresh SQLite database; return a new read API key."""
+    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
+    subprocess.run([sys.executable, "manage.py", "seed_demo"], **run)
+    code = (
+        "from personamcp.services import api_key_create; "
+        "print(api_key_create(name='bench', scope='read')[1])"
+    )
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], text=True, **run)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def start(kind: str, port: int, env: dict, var_dir: Path) -> subprocess.Popen:
+    log = var_dir / f"{kind}.log"
+    if kind == "daphne":
+        cmd = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "personamcp.asgi:application",
+        ]
+    elif kind == "uvicorn":
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--ws",
+            "websockets",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "personamcp.asgi:application",
+        ]
+    else:
+        cmd = [sys.executable, "-c", ECHO_SERVER, str(port)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait_port(port, proc, log)
+    return proc
+
+
+async def drive(ws, method, params, stop_at, latencies, errors) -> None:
+    """Request, wait for the answer, repeat until ``stop_at`` (closed loop, one in flight)."""
+    i = 0
+    while time.perf_counter() < stop_at:
+        i += 1
+        frame = json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+        t0 = time.perf_counter()
+        await ws.send(frame)
+        reply = json.loads(await ws.recv())
+        latencies.append(time.perf_counter() - t0)
+        if "error" in reply or reply.get("id") != i:
+            errors.append(reply)
+
+
+async def load(url, headers, method, params, conns: int, seconds: float) -> dict:
+    """Open ``conns`` connections (not timed), then drive them all for ``seconds``."""
+    latencies: list[float] = []
+    errors: list = []
+    sockets = []
+    for start in range(0, conns, 25):  # connect in waves so handshakes do not time out
+        sockets += await asyncio.gather(
+            *(
+                websockets.connect(
+                    url,
+                    additional_headers=headers,
+                    compression=None,
+                    max_size=None,
+                    open_timeout=60,
+                )
+                for _ in range(start, min(conns, start + 25))
+            )
+        )
+    started = time.perf_counter()
+    stop_at = started + seconds
+    results = await asyncio.gather(
+        *(drive(ws, method, params, stop_at, latencies, errors) for ws in sockets),
+        return_exceptions=True,
+    )
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, Exception)]
+    latencies.sort()
+    n = len(latencies)
+    pct = lambda q: latencies[min(n - 1, int(q * n))] * 1000 if n else float("nan")  # noqa: E731
+    return {
+        "requests": n,
+        "rps": n / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "errors": len(errors) + len(failures),
+        "first_error": (errors or failures or [None])[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per server and level")
+    parser.add_argument("--conns", default="1,50,200", help="concurrency levels")
+    parser.add_argument("--servers", default="echo,daphne,uvicorn")
+    parser.add_argument("--method", default="persona.get")
+    parser.add_argument("--dev-mode", action="store_true", help="anonymous instead of a key")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="servers alternate; the best round is reported"
+    )
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    levels = [int(c) for c in args.conns.split(",")]
+    servers = args.servers.split(",")
+    params = {"persona_id": "alice"} if args.method == "persona.get" else {}
+    with tempfile.TemporaryDirectory(prefix="pmcp-bench-") as tmp:
+        var_dir = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(
+            PERSONAMCP_VAR_DIR=str(var_dir),
+            PERSONAMCP_SCHEDULER="0",
+            PERSONAMCP_RATE_LIMIT=str(10**9),  # counted as usual, never reached
+            PERSONAMCP_DEV_MODE="1" if args.dev_mode else "0",
+            SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
+            HF_HUB_OFFLINE="1",
+        )
+        key = prepare(var_dir, env)
+        headers = {} if args.dev_mode else {"Authorization": f"Bearer {key}"}
+        print(
+            f"persona-mcp /mcp throughput: {args.method}, {args.seconds:g} s per run, "
+            f"embedded mode (SQLite), {'dev mode' if args.dev_mode else 'API key auth'}"
+        )
+        print(
+            f"machine: {os.cpu_count()} cores; the load generator runs on the same cores and "
+            "competes with the server for CPU, so figures are lower bounds."
+        )
+        print()
+        rows: dict[tuple[str, int], dict] = {}
+        # Rounds alternate the servers so that a burst of load from elsewhere on the machine
+        # does not hit one server only; each cell keeps its best round.
+        for _ in range(args.rounds):
+            for kind in servers:
+                port = free_port()
+                proc = start(kind, port, env, var_dir)
+                try:
+                    url = f"ws://127.0.0.1:{port}" + ("" if kind == "echo" else "/mcp")
+                    asyncio.run(load(url, headers, args.method, params, 1, 0.5))  # warm-up
+                    for conns in levels:
+                        row = asyncio.run(
+                            load(url, headers, args.method, params, conns, args.seconds)
+                        )
+                        best = rows.get((kind, conns))
+                        if best is None or row["rps"] > best["rps"]:
+                            rows[kind, conns] = row
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+        try:
+            load_avg = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+        except OSError:
+            load_avg = ""
+        print(f"best of {args.rounds} rounds; {load_avg}")
+        header = f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x echo':>8}{'errors':>8}"
+        print(header)
+        print("-" * len(header))
+        labels = {
+            "echo": "raw websockets echo",
+            "daphne": "daphne (default)",
+            "uvicorn": "uvicorn + uvloop",
+        }
+        for kind in servers:
+            for conns in levels:
+                row = rows[kind, conns]
+                echo = rows.get(("echo", conns))
+                ratio = f"{row['rps'] / echo['rps']:.2f}" if echo and echo["rps"] else "-"
+                print(
+                    f"{labels.get(kind, kind):<22}{conns:>6}{row['rps']:>10.0f}"
+                    f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>8}{row['errors']:>8}"
+                )
+                if row["errors"]:
+                    print(f"    first error: {str(row['first_error'])[:200]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Authentication, scopes, persona scopes, rate limits and dev mode on /mcp (WebSocket)."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PUBLIC = {"system.ping", "system.info", "session.authenticate", "initialize", "ping"}
+
+
+async def test_only_the_five_public_methods_are_callable_unauthenticated(rpc_connect, demo):
+    from personamcp.rpc.registry import registry
+
+    public = {m.name for m in registry.all() if m.public and not m.name.startswith("test.")}
+    assert public == PUBLIC
+    c = await rpc_connect()
+    assert (await c.result("system.ping"))["pong"] is True
+    assert (await c.result("system.info"))["name"] == "persona-mcp"
+    assert (await c.result("ping")) == {}
+    init = await c.result("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
+    assert init["protocolVersion"] == "2025-06-18"
+    for method, params in [
+        ("session.info", None),
+        ("session.clear", None),
+        ("system.status", None),
+        ("persona.list", None),
+        ("persona.get", {"persona_id": "alice"}),
+        ("events.subscribe", {"topics": ["persona.*"]}),
+        ("tools/list", None),
+        ("rpc.discover", None),
+        ("notifications/initialized", None),
+    ]:
+        response = await c.call(method, params)
+        assert response["error"]["code"] == -32020, (method, response)
+
+
+async def test_bearer_header_authenticates(rpc_connect, demo, akey):
+    c = await rpc_connect(token=await akey("read"))
+    info = await c.result("session.info")
+    assert info["authenticated"] is True
+    assert len((await c.result("persona.list"))["personas"]) == 4
+
+
+async def test_token_query_string_authenticates(rpc_connect, demo, akey):
+    key = await akey("read")
+    c = await rpc_connect(path=f"/mcp?token={key}")
+    assert len((await c.result("persona.list"))["personas"]) == 4
+
+
+async def test_session_authenticate_as_first_message(rpc_connect, demo, akey):
+    key = await akey("write")
+    c = await rpc_connect()
+    assert (await c.call("persona.list"))["error"]["code"] == -32020
+    result = await c.result("session.authenticate", {"token": key})
+    assert result == {"authenticated": True, "scopes": ["read", "write"]}
+    assert len((await c.result("persona.list"))["personas"]) == 4
+
+
+async def test_wrong_key_keeps_socket_open_and_says_why(rpc_connect, demo):
+    c = await rpc_connect(token="pmcp_not-a-real-key")
+    response = await c.call("persona.list")
+    assert response["error"]["code"] == -32020
+    assert "invalid API key" in response["error"]["message"]
+    response = await c.call("session.authenticate", {"token": "nope"})
+    assert response["error"]["code"] == -32020
+    assert (await c.result("system.ping"))["pong"]
+
+
+async def test_revoked_key_is_rejected(rpc_connect, demo, make_key):
+    from personamcp.models import ApiKey
+
+    key = await sync_to_async(make_key)("read")
+    await sync_to_async(ApiKey.objects.update)(is_active=False)
+    c = await rpc_connect(token=key)
+    assert (await c.call("persona.list"))["error"]["code"] == -32020
+
+
+async def test_read_key_cannot_write(rpc_connect, demo, akey):
+    c = await rpc_connect(token=await akey("read"))
+    response = await c.call("persona.create", {"name": "Nope"})
+    assert response["error"]["code"] == -32021
+    response = await c.call("persona.update", {"persona_id": "alice", "name": "X"})
+    assert response["error"]["code"] == -32021
+    response = await c.call("persona.delete", {"persona_id": "alice"})
+    assert response["error"]["code"] == -32021
+
+
+async def test_key_limited_to_personas_cannot_reach_others(rpc_connect, demo, akey):
+    c = await rpc_connect(token=await akey("write", [demo["alice"]]))
+    assert (await c.result("persona.get", {"persona_id": "alice"}))["slug"] == "alice"
+    for method, params in [
+        ("persona.get", {"persona_id": "rook"}),
+        ("persona.get", {"persona_id": str(demo["rook"].id)}),
+        ("persona.update", {"persona_id": "rook", "name": "X"}),
+        ("persona.delete", {"persona_id": "rook"}),
+        ("persona.switch", {"persona_id": "rook"}),
+        ("persona.state", {"persona_id": "rook"}),
+        ("persona.create", {"name": "New"}),
+    ]:
+        response = await c.call(method, params)
+        assert response["error"]["code"] == -32021, (method, response)
+    listed = await c.result("persona.list")
+    assert [p["slug"] for p in listed["personas"]] == ["alice"]
+
+
+async def test_persona_scope_holds_on_cached_reads(rpc_connect, demo, akey):
+    """A result cached for one key is never served to a key that does not cover the persona."""
+    wide = await rpc_connect(token=await akey("read"))
+    narrow = await rpc_connect(token=await akey("read", [demo["alice"]]))
+    for _ in range(2):
+        assert (await wide.result("persona.get", {"persona_id": "rook"}))["slug"] == "rook"
+        response = await narrow.call("persona.get", {"persona_id": "rook"})
+        assert response["error"]["code"] == -32021
+
+
+async def test_rate_limit_is_32029_with_retry_after(rpc_connect, demo, akey, limits):
+    limits(RATE_LIMIT_PER_MINUTE=3)
+    key = await akey("read")
+    c = await rpc_connect(token=key)
+    for _ in range(3):
+        await c.result("persona.get", {"persona_id": "alice"})
+    response = await c.call("persona.get", {"persona_id": "alice"})
+    assert response["error"]["code"] == -32029
+    assert 0 < response["error"]["data"]["retry_after"] <= 60
+    # per key, not per connection: a second socket with the same key is limited too
+    other = await rpc_connect(token=key)
+    assert (await other.call("persona.list"))["error"]["code"] == -32029
+    # and async handlers count as well
+    assert (await other.call("session.info"))["error"]["code"] == -32029
+    # a different key has its own budget
+    fresh = await rpc_connect(token=await akey("read"))
+    assert (await fresh.result("persona.list"))["personas"]
+
+
+async def test_rate_limit_counts_in_the_shared_cache(rpc_connect, demo, make_key, limits):
+    """The count lives in the Django cache (Redis in scaled mode), so it holds across processes."""
+    import time
+
+    from django.core.cache import cache
+
+    from personamcp.auth import principal_from_key
+
+    limits(RATE_LIMIT_PER_MINUTE=5)
+    key = await sync_to_async(make_key)("read")
+    principal = await sync_to_async(principal_from_key)(key)
+    window = int(time.time() // 60)
+    # another process already used the whole budget of this key in this window
+    await sync_to_async(cache.set)(f"rl:{principal.rate_key}:{window}", 5, 65)
+    await sync_to_async(cache.set)(f"rl:{principal.rate_key}:{window + 1}", 5, 125)
+    c = await rpc_connect(token=key)
+    assert (await c.call("persona.list"))["error"]["code"] == -32029
+
+
+async def test_dev_mode_allows_anonymous_access(rpc_connect, demo, dev_mode):
+    c = await rpc_connect()
+    assert len((await c.result("persona.list"))["personas"]) == 4
+    created = await c.result("persona.create", {"name": "Dev Persona"})
+    assert created["slug"] == "dev-persona"
+    info = await c.result("session.info")
+    assert info["authenticated"] is False
+
+
+async def test_dev_mode_is_announced_in_the_log(caplog, settings):
+    import logging
+
+    from django.apps import apps
+
+    settings.DEV_MODE = True
+    with caplog.at_level(logging.WARNING, logger="personamcp"):
+        apps.get_app_config("personamcp").ready()
+    assert any("LOCAL DEVELOPMENT MODE" in r.getMessage() for r in caplog.records)
