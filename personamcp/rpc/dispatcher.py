@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from personamcp import errors
+from personamcp import errors, metrics
 from personamcp.auth import rate_limit, require
 from personamcp.exceptions import DomainError, Unauthenticated, ValidationFailed
 from personamcp.logging import correlation_id
@@ -190,16 +191,21 @@ class Dispatcher:
         in_flight = self.session.in_flight
         if track:
             in_flight[req_id] = ctx
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             result = await self.call(method, ctx, params)
         except DomainError as exc:
+            outcome = type(exc).__name__
             if is_notification:
                 return None
             return {"jsonrpc": "2.0", "id": req_id, "error": errors.error_body(exc)}
         except asyncio.CancelledError:
+            outcome = "cancelled"
             ctx.cancel_event.set()
             raise
         except Exception:
+            outcome = "internal_error"
             cid = correlation_id.get()
             log.exception("internal error in %s", method_name)
             if is_notification:
@@ -211,6 +217,8 @@ class Dispatcher:
             if track and in_flight.get(req_id) is ctx:
                 del in_flight[req_id]
             correlation_id.reset(token)
+            metrics.RPC_CALLS.labels(method_name, outcome).inc()
+            metrics.RPC_LATENCY.labels(method_name).observe(time.perf_counter() - started)
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": req_id, "result": result}
@@ -242,9 +250,6 @@ class Dispatcher:
             return method.func(ctx, parsed)
 
         return await database_sync_to_async(run, thread_sensitive=False)()
-
-    # Kept for callers written against the first version of this module.
-    _call = call
 
 
 async def rate_limit_async(principal) -> None:

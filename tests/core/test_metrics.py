@@ -24,3 +24,15 @@ def test_metrics_expose_turn_and_session_figures(client, make_key):
         "personamcp_rpc_calls_total",
     ):
         assert name in text
+
+
+async def test_rpc_calls_are_counted_by_method_and_outcome(rpc_connect, dev_mode, transactional_db):
+    from personamcp.metrics import RPC_CALLS
+
+    before_ok = RPC_CALLS.labels("system.ping", "ok")._value.get()
+    before_err = RPC_CALLS.labels("persona.get", "PersonaNotFound")._value.get()
+    client = await rpc_connect()
+    await client.result("system.ping")
+    await client.call("persona.get", {"persona_id": "nobody"})
+    assert RPC_CALLS.labels("system.ping", "ok")._value.get() == before_ok + 1
+    assert RPC_CALLS.labels("persona.get", "PersonaNotFound")._value.get() == before_err + 1
