@@ -1,1 +1,20 @@
-urlpatterns: list = []
+from django.urls import path
+
+from bots import api
+
+urlpatterns = [
+    path("bots/", api.BotListView.as_view(), name="bot-list"),
+    path("bots/<str:bot_id>/", api.BotDetailView.as_view(), name="bot-detail"),
+    path(
+        "bots/<str:bot_id>/start/",
+        api.BotActionView.as_view(action_name="start"),
+        name="bot-start",
+    ),
+    path("bots/<str:bot_id>/stop/", api.BotActionView.as_view(action_name="stop"), name="bot-stop"),
+    path(
+        "bots/<str:bot_id>/restart/",
+        api.BotActionView.as_view(action_name="restart"),
+        name="bot-restart",
+    ),
+    path("bots/<str:bot_id>/logs/", api.BotLogsView.as_view(), name="bot-logs"),
+]

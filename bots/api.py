@@ -1,0 +1,115 @@
+"""REST views for bots: thin wrappers over the same services as the bot.* methods."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bots import selectors, services
+from bots.models import BotAccount
+from bots.schemas import (
+    BotCreate,
+    BotDeletedOut,
+    BotListOut,
+    BotLogsOut,
+    BotLogsParams,
+    BotOut,
+    BotPatch,
+)
+from bots.serializers import bot_data
+from personamcp.api import parse
+from personamcp.auth import require, require_persona
+from personamcp.exceptions import Forbidden
+from personamcp.schemas import validate
+from personas.selectors import persona_get
+
+
+def _bot(request, bot_id: str) -> BotAccount:
+    bot = selectors.bot_get(bot_id=bot_id)
+    require_persona(request.principal, str(bot.persona_id))
+    return bot
+
+
+def _fresh(bot: BotAccount) -> dict:
+    return bot_data(selectors.bot_get(bot_id=bot.id))
+
+
+class AdminWrites:
+    """Reads need the read scope; every write on bots needs the admin scope."""
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            request.principal = require(request.principal, "admin")
+
+
+class BotListView(AdminWrites, APIView):
+    @extend_schema(responses=BotListOut)
+    def get(self, request):
+        """List bots with live status (same as ``bot.list``)."""
+        bots = selectors.bot_list(persona_ids=request.principal.persona_ids)
+        return Response({"bots": [bot_data(b) for b in bots]})
+
+    @extend_schema(request=BotCreate, responses={201: BotOut})
+    def post(self, request):
+        """Create a bot account; ``password`` / ``access_token`` are write-only."""
+        params = parse(request, BotCreate)
+        persona = persona_get(persona_id=params.persona)
+        require_persona(request.principal, str(persona.id))
+        bot = services.bot_create(persona=persona, **params.model_dump(exclude={"persona"}))
+        return Response(_fresh(bot), status=201)
+
+
+class BotDetailView(AdminWrites, APIView):
+    @extend_schema(responses=BotOut)
+    def get(self, request, bot_id: str):
+        """One bot with the state of its process (same as ``bot.status``)."""
+        return Response(bot_data(_bot(request, bot_id)))
+
+    @extend_schema(request=BotPatch, responses=BotOut)
+    def patch(self, request, bot_id: str):
+        """Change some fields of a bot (credentials are write-only)."""
+        bot = _bot(request, bot_id)
+        changes = parse(request, BotPatch).model_dump(exclude_unset=True)
+        if changes.get("persona"):
+            persona = persona_get(persona_id=changes["persona"])
+            require_persona(request.principal, str(persona.id))
+            changes["persona"] = persona
+        elif "persona" in changes:
+            raise Forbidden("a bot must belong to a persona")
+        services.bot_update(bot=bot, **changes)
+        return Response(_fresh(bot))
+
+    @extend_schema(responses=BotDeletedOut)
+    def delete(self, request, bot_id: str):
+        """Stop the bot's process and delete the bot."""
+        bot = _bot(request, bot_id)
+        return Response({"deleted": True, "bot_id": services.bot_delete(bot=bot)})
+
+
+class BotActionView(AdminWrites, APIView):
+    action_name = ""
+
+    @extend_schema(request=None, responses=BotOut)
+    def post(self, request, bot_id: str):
+        """Start / stop / restart the bot's process (same as ``bot.start`` etc.)."""
+        bot = _bot(request, bot_id)
+        services.bot_request(bot=bot, action=self.action_name)
+        return Response(_fresh(bot))
+
+
+class BotLogsView(AdminWrites, APIView):
+    required_scope = "admin"
+
+    @extend_schema(parameters=[OpenApiParameter("limit", int)], responses=BotLogsOut)
+    def get(self, request, bot_id: str):
+        """The tail of the bot's log (same as ``bot.logs``)."""
+        data = {"bot_id": bot_id}
+        if request.query_params.get("limit"):
+            data["limit"] = request.query_params["limit"]
+        params = validate(BotLogsParams, data)
+        bot = _bot(request, params.bot_id)
+        return Response(
+            {"bot_id": str(bot.id), "lines": services.bot_logs(bot=bot, limit=params.limit)}
+        )

@@ -1,0 +1,106 @@
+"""Matrix bot accounts of personas and the state of their bot processes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class BotAccount(models.Model):
+    """One persona's account on a Matrix homeserver.
+
+    ``password``, ``access_token`` and ``device_id`` never leave the server: they are write-only
+    in the API, hidden in the admin and redacted from logs.
+    """
+
+    class Platform(models.TextChoices):
+        MATRIX = "matrix"
+
+    class InvitePolicy(models.TextChoices):
+        ANYONE = "anyone"
+        ALLOWLIST = "allowlist"
+        NEVER = "never"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    persona = models.ForeignKey(
+        "personas.Persona", on_delete=models.CASCADE, related_name="bot_accounts"
+    )
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.MATRIX)
+    homeserver = models.URLField(max_length=300)
+    user_id = models.CharField(max_length=255, unique=True, help_text="e.g. @alice:example.org")
+    password = models.CharField(max_length=512, blank=True)
+    access_token = models.CharField(max_length=1024, blank=True)
+    device_id = models.CharField(max_length=255, blank=True)
+    rooms = models.JSONField(default=list, blank=True, help_text="room ids or aliases to join")
+    invite_policy = models.CharField(
+        max_length=16, choices=InvitePolicy.choices, default=InvitePolicy.ANYONE
+    )
+    invite_allowlist = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Matrix user ids (or :server suffixes) allowed to invite",
+    )
+    answer_bots = models.BooleanField(default=False, help_text="answer other persona bots")
+    enabled = models.BooleanField(default=True)
+    autostart = models.BooleanField(default=False)
+    # The avatar last uploaded to the homeserver, so that a restart does not upload it again.
+    avatar_sha256 = models.CharField(max_length=64, blank=True)
+    avatar_mxc = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name = "bot"
+
+    def __str__(self) -> str:
+        return self.user_id
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.password or self.access_token)
+
+
+class BotRun(models.Model):
+    """The current (or last) process of a bot: one row per bot, updated in place.
+
+    ``wanted`` is the operator's intent (None: follow ``autostart``); the supervisor compares it
+    with ``status`` and the process it can see.
+    """
+
+    class Status(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        STOPPING = "stopping"
+        STOPPED = "stopped"
+        CRASHED = "crashed"
+
+    bot = models.OneToOneField(BotAccount, on_delete=models.CASCADE, related_name="run")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STOPPED)
+    pid = models.IntegerField(null=True, blank=True)
+    # The pid of the last runner that reported its own end (it may still be exiting).
+    exited_pid = models.IntegerField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    restarts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    log_path = models.CharField(max_length=500, blank=True)
+    wanted = models.BooleanField(null=True, blank=True)
+    # Times (ISO strings) of recent crashes, for backoff and giving up.
+    crash_times = models.JSONField(default=list, blank=True)
+    next_start_at = models.DateTimeField(null=True, blank=True)
+    gave_up = models.BooleanField(default=False)
+    # The runner refuses to start again by itself (e.g. the homeserver refused the credentials).
+    fatal = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.bot_id}: {self.status}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in {self.Status.STARTING, self.Status.RUNNING, self.Status.STOPPING}

@@ -1,0 +1,62 @@
+"""bot.* JSON-RPC methods: thin wrappers over bots.services / selectors (parity with /api/bots/)."""
+
+from __future__ import annotations
+
+from bots import selectors, services
+from bots.models import BotAccount
+from bots.schemas import BotIdParams, BotListOut, BotLogsOut, BotLogsParams, BotOut
+from bots.serializers import bot_data
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import rpc_method
+from personamcp.schemas import NoParams
+
+
+def _bot(ctx: RpcContext, bot_id: str) -> BotAccount:
+    bot = selectors.bot_get(bot_id=bot_id)
+    ctx.check_persona(bot.persona_id)
+    return bot
+
+
+@rpc_method("bot.list", params=NoParams, result=BotListOut, scope="read")
+def bot_list(ctx: RpcContext, params: NoParams) -> dict:
+    """List the persona bots with the live status of their processes."""
+    principal = ctx.principal
+    persona_ids = principal.persona_ids if principal is not None else None
+    return {"bots": [bot_data(b) for b in selectors.bot_list(persona_ids=persona_ids)]}
+
+
+@rpc_method("bot.status", params=BotIdParams, result=BotOut, scope="read")
+def bot_status(ctx: RpcContext, params: BotIdParams) -> dict:
+    """One bot and the state of its process (status, pid, heartbeat, restarts, last error)."""
+    return bot_data(_bot(ctx, params.bot_id))
+
+
+def _request(ctx: RpcContext, bot_id: str, action: str) -> dict:
+    bot = _bot(ctx, bot_id)
+    services.bot_request(bot=bot, action=action)
+    return bot_data(selectors.bot_get(bot_id=bot.id))
+
+
+@rpc_method("bot.start", params=BotIdParams, result=BotOut, scope="admin")
+def bot_start(ctx: RpcContext, params: BotIdParams) -> dict:
+    """Start the bot's process (through the bot workers); the result says ``starting``."""
+    return _request(ctx, params.bot_id, "start")
+
+
+@rpc_method("bot.stop", params=BotIdParams, result=BotOut, scope="admin")
+def bot_stop(ctx: RpcContext, params: BotIdParams) -> dict:
+    """Stop the bot's process: SIGTERM, then SIGKILL after a timeout."""
+    return _request(ctx, params.bot_id, "stop")
+
+
+@rpc_method("bot.restart", params=BotIdParams, result=BotOut, scope="admin")
+def bot_restart(ctx: RpcContext, params: BotIdParams) -> dict:
+    """Stop the bot's process and start a new one."""
+    return _request(ctx, params.bot_id, "restart")
+
+
+@rpc_method("bot.logs", params=BotLogsParams, result=BotLogsOut, scope="admin")
+def bot_logs(ctx: RpcContext, params: BotLogsParams) -> dict:
+    """The tail of the bot's log (credentials redacted)."""
+    bot = _bot(ctx, params.bot_id)
+    return {"bot_id": str(bot.id), "lines": services.bot_logs(bot=bot, limit=params.limit)}

@@ -1,0 +1,510 @@
+"""The Matrix runner of one persona bot (``manage.py runbot``), built on matrix-nio.
+
+It logs in (reusing the stored access token), sets the display name and avatar from the
+persona, joins its rooms, accepts invites per policy, and answers messages addressed to it
+through the turn pipeline (``conversations.services.conversation_send_message``), with the
+Matrix user as participant and the room as context. Database work runs in threads
+(``asyncio.to_thread``); the event loop only talks to the homeserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import signal
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    JoinError,
+    LoginResponse,
+    MatrixRoom,
+    RoomMessageText,
+    SyncError,
+    UploadResponse,
+    WhoamiResponse,
+)
+
+from bots import selectors, services
+from bots.models import BotAccount
+
+log = logging.getLogger("bots.runner")
+
+# Homeserver answers that mean the credentials are wrong: retrying cannot help.
+FATAL_LOGIN_CODES = {"M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_USERNAME", "M_UNKNOWN_TOKEN"}
+
+
+class FatalBotError(Exception):
+    """The bot cannot run with its configuration (e.g. refused credentials)."""
+
+
+def split_message(text: str, limit: int) -> list[str]:
+    """Split a reply into Matrix messages of at most ``limit`` characters, preferring
+    paragraph, then line, then sentence, then word boundaries."""
+    text = text.strip()
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = -1
+        for sep in ("\n\n", "\n", ". ", "! ", "? ", " "):
+            pos = window.rfind(sep)
+            if pos > limit // 3:
+                cut = pos + len(sep)
+                break
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].strip())
+        text = text[cut:].strip()
+    if text:
+        parts.append(text)
+    return parts
+
+
+def is_direct(room: MatrixRoom) -> bool:
+    """A room with the bot and one other member (joined or invited)."""
+    return max(room.member_count, len(room.users)) <= 2
+
+
+def mentions(body: str, content: dict, *, user_id: str, names: list[str]) -> bool:
+    """Is the message addressed to this bot (user id, localpart, display name, m.mentions)?"""
+    mentioned = (content.get("m.mentions") or {}).get("user_ids") or []
+    if user_id in mentioned:
+        return True
+    formatted = content.get("formatted_body") or ""
+    if f"matrix.to/#/{user_id}" in formatted:
+        return True
+    lowered = body.lower()
+    if user_id.lower() in lowered:
+        return True
+    for name in names:
+        name = name.strip().lower()
+        if name and re.search(rf"(?<![\w@]){re.escape(name)}(?!\w)", lowered):
+            return True
+    return False
+
+
+def invite_allowed(bot: BotAccount, inviter: str) -> bool:
+    """May ``inviter`` make the bot join a room (the bot's invite policy)?"""
+    if bot.invite_policy == BotAccount.InvitePolicy.ANYONE:
+        return True
+    if bot.invite_policy == BotAccount.InvitePolicy.NEVER:
+        return False
+    for entry in bot.invite_allowlist:
+        if entry == inviter or (entry.startswith(":") and inviter.endswith(entry)):
+            return True
+    return False
+
+
+def _in_thread(func, /, *args, **kwargs):
+    """Run ORM work in a worker thread with fresh database connections."""
+
+    def call():
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return asyncio.to_thread(call)
+
+
+async def login(client: AsyncClient, bot: BotAccount) -> None:
+    """Log in with the stored access token, else the password (storing the new token)."""
+    if bot.access_token:
+        client.user_id = bot.user_id
+        client.access_token = bot.access_token
+        client.device_id = bot.device_id or None
+        who = await client.whoami()
+        if isinstance(who, WhoamiResponse):
+            client.user_id = who.user_id
+            if who.device_id:
+                client.device_id = who.device_id
+            log.info(
+                "logged in to %s as %s with the stored access token", bot.homeserver, who.user_id
+            )
+            return
+        log.warning("stored access token refused (%s)", getattr(who, "status_code", who))
+        client.access_token = ""
+        if not bot.password:
+            raise FatalBotError(f"login failed: access token refused ({who.message})")
+    if not bot.password:
+        raise FatalBotError("login failed: no password and no access token")
+    response = await client.login(
+        password=bot.password, device_name=f"persona-mcp {bot.persona.slug}"
+    )
+    if not isinstance(response, LoginResponse):
+        code = getattr(response, "status_code", "") or ""
+        reason = f"login failed: {response.message} ({code})"
+        if code in FATAL_LOGIN_CODES:
+            raise FatalBotError(reason)
+        raise RuntimeError(reason)
+    await _in_thread(
+        services.bot_credentials_store,
+        bot=bot,
+        access_token=response.access_token,
+        device_id=response.device_id,
+    )
+    log.info(
+        "logged in to %s as %s (device %s)", bot.homeserver, response.user_id, response.device_id
+    )
+
+
+def _avatar_file(bot: BotAccount) -> tuple[Path, str] | None:
+    avatar = bot.persona.avatar
+    if not avatar:
+        return None
+    try:
+        path = Path(avatar.path)
+    except (NotImplementedError, ValueError):
+        return None
+    if not path.exists():
+        return None
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def sync_profile(client: AsyncClient, bot: BotAccount) -> dict:
+    """Set display name and avatar from the persona when they differ."""
+    result = {"display_name": bot.persona.name, "avatar_mxc": bot.avatar_mxc or None}
+    current = await client.get_displayname(client.user_id)
+    if getattr(current, "displayname", None) != bot.persona.name:
+        await client.set_displayname(bot.persona.name)
+        log.info("display name set to %r", bot.persona.name)
+    avatar = await asyncio.to_thread(_avatar_file, bot)
+    if avatar is not None:
+        path, digest = avatar
+        if digest != bot.avatar_sha256 or not bot.avatar_mxc:
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            with open(path, "rb") as fh:
+                upload, _ = await client.upload(
+                    fh,
+                    content_type=content_type,
+                    filename=path.name,
+                    filesize=path.stat().st_size,
+                )
+            if isinstance(upload, UploadResponse):
+                await client.set_avatar(upload.content_uri)
+                await _in_thread(
+                    services.bot_avatar_store, bot=bot, sha256=digest, mxc=upload.content_uri
+                )
+                result["avatar_mxc"] = upload.content_uri
+                log.info("avatar uploaded and set")
+            else:
+                log.warning("avatar upload failed: %s", upload)
+    return result
+
+
+async def sync_profile_once(bot: BotAccount) -> dict:
+    """Log in, set display name and avatar, log out of nothing (the token is kept)."""
+    client = AsyncClient(bot.homeserver, bot.user_id, config=AsyncClientConfig())
+    try:
+        await login(client, bot)
+        return await sync_profile(client, bot)
+    finally:
+        await client.close()
+
+
+class BotRunner:
+    """One running bot: sync loop, message handling, heartbeats, clean stop."""
+
+    def __init__(self, bot: BotAccount, pid: int):
+        self.bot = bot
+        self.pid = pid
+        self.persona = bot.persona
+        self.client = AsyncClient(bot.homeserver, bot.user_id, config=AsyncClientConfig())
+        self.stop_event = asyncio.Event()
+        self.cancel_event = threading.Event()
+        self.known_bots: set[str] = set()
+        self.room_locks: dict[str, asyncio.Lock] = {}
+        self.room_replies: dict[str, deque] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.started_ms = int(time.time() * 1000)
+        self.answered = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def main(self) -> tuple[int, str]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await login(self.client, self.bot)
+            await sync_profile(self.client, self.bot)
+            self.known_bots = await _in_thread(selectors.bot_user_ids)
+            first = await self.client.sync(timeout=0, full_state=True)
+            if isinstance(first, SyncError):
+                raise RuntimeError(f"first sync failed: {first.message}")
+            for room in self.bot.rooms:
+                await self.join(room, reason="configured")
+            for room_id, info in first.rooms.invite.items():
+                await self.on_invite(room_id, info.invite_state)
+            await _in_thread(services.bot_run_running, bot=self.bot, pid=self.pid)
+            log.info("running: %d joined rooms", len(self.client.rooms))
+            heartbeat = asyncio.create_task(self.heartbeat_loop())
+            syncing = asyncio.create_task(self.sync_loop())
+            await self.stop_event.wait()
+            syncing.cancel()
+            heartbeat.cancel()
+            await asyncio.gather(syncing, heartbeat, return_exceptions=True)
+            await self.finish_tasks()
+            log.info("stopped cleanly after %d replies", self.answered)
+            return 0, ""
+        except FatalBotError as exc:
+            log.error("%s (not restarted automatically; fix the credentials)", exc)
+            return services.EXIT_FATAL, f"{exc} (not restarted automatically; fix the credentials)"
+        finally:
+            await self.client.close()
+
+    def request_stop(self) -> None:
+        if not self.stop_event.is_set():
+            log.info("stop requested")
+            self.stop_event.set()
+
+    async def finish_tasks(self, grace: float = 5.0) -> None:
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(self.tasks, timeout=grace)
+        if pending:
+            self.cancel_event.set()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def heartbeat_loop(self) -> None:
+        interval = settings.BOTS["HEARTBEAT_INTERVAL"]
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                keep = await _in_thread(services.bot_heartbeat, bot=self.bot, pid=self.pid)
+                self.known_bots = await _in_thread(selectors.bot_user_ids)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            if not keep:
+                log.info("the run row asks this process to stop")
+                self.request_stop()
+                return
+
+    async def sync_loop(self) -> None:
+        failures = 0
+        while True:
+            response = await self.client.sync(timeout=10000)
+            if isinstance(response, SyncError):
+                failures += 1
+                log.warning("sync failed (%s); retrying", response.message)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            failures = 0
+            for room_id, info in response.rooms.invite.items():
+                await self.on_invite(room_id, info.invite_state)
+            for room_id, info in response.rooms.join.items():
+                room = self.client.rooms.get(room_id)
+                if room is None:
+                    continue
+                for event in info.timeline.events:
+                    if isinstance(event, RoomMessageText):
+                        self.on_message(room, event)
+
+    # --- rooms --------------------------------------------------------------------------
+
+    async def join(self, room: str, *, reason: str) -> bool:
+        response = await self.client.join(room)
+        if isinstance(response, JoinError):
+            log.warning("could not join %s (%s): %s", room, reason, response.message)
+            return False
+        log.info("joined %s (%s)", response.room_id, reason)
+        return True
+
+    async def on_invite(self, room_id: str, invite_state: list) -> None:
+        inviter = None
+        for event in invite_state:
+            if (
+                isinstance(event, InviteMemberEvent)
+                and event.state_key == self.client.user_id
+                and event.membership == "invite"
+            ):
+                inviter = event.sender
+        if inviter is None:
+            return
+        if invite_allowed(self.bot, inviter):
+            await self.join(room_id, reason=f"invited by {inviter}")
+        else:
+            log.info(
+                "declined invite to %s from %s (policy %s)",
+                room_id,
+                inviter,
+                self.bot.invite_policy,
+            )
+            await self.client.room_leave(room_id)
+
+    # --- messages -----------------------------------------------------------------------
+
+    def addressed(self, room: MatrixRoom, event: RoomMessageText) -> bool:
+        if is_direct(room):
+            return True
+        names = [
+            self.persona.name,
+            self.persona.slug,
+            self.client.user_id.split(":", 1)[0].lstrip("@"),
+        ]
+        own = room.users.get(self.client.user_id)
+        if own is not None and own.display_name:
+            names.append(own.display_name)
+        return mentions(
+            event.body, event.source.get("content", {}), user_id=self.client.user_id, names=names
+        )
+
+    def rate_ok(self, room_id: str) -> bool:
+        window = self.room_replies.setdefault(room_id, deque())
+        now = time.monotonic()
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= settings.BOTS["ROOM_RATE_PER_MINUTE"]:
+            return False
+        window.append(now)
+        return True
+
+    def on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender == self.client.user_id:
+            return  # never answer itself
+        if event.server_timestamp < self.started_ms - 1000:
+            return
+        if not self.bot.answer_bots and event.sender in self.known_bots:
+            return  # another persona bot: no bot-to-bot loops
+        if not self.addressed(room, event):
+            return
+        if not self.rate_ok(room.room_id):
+            log.warning("room %s: reply rate limit reached, ignoring a message", room.room_id)
+            return
+        task = asyncio.create_task(self.answer(room, event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def answer(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        lock = self.room_locks.setdefault(room.room_id, asyncio.Lock())
+        async with lock:
+            # Typing notices run beside the turn: they must not add to the reply's latency.
+            typing = asyncio.create_task(self.client.room_typing(room.room_id, True, timeout=30000))
+            try:
+                reply = await _in_thread(self.turn, room, event)
+            except Exception as exc:
+                reply = None
+                log.error("room %s: turn failed: %s: %s", room.room_id, type(exc).__name__, exc)
+                await self.client.room_send(
+                    room.room_id,
+                    "m.room.message",
+                    {
+                        "msgtype": "m.notice",
+                        "body": f"({self.persona.name} cannot answer right now.)",
+                    },
+                )
+            if reply:
+                limit = settings.BOTS["MAX_MESSAGE_CHARS"]
+                for index, part in enumerate(split_message(reply, limit)):
+                    content: dict = {"msgtype": "m.text", "body": part}
+                    if index == 0:
+                        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event.event_id}}
+                    await self.client.room_send(room.room_id, "m.room.message", content)
+                self.answered += 1
+                log.info("room %s: answered %s", room.room_id, event.sender)
+            await typing
+            await self.client.room_typing(room.room_id, False)
+
+    def turn(self, room: MatrixRoom, event: RoomMessageText) -> str:
+        from conversations.services import conversation_send_message
+
+        result = conversation_send_message(
+            persona=self.persona,
+            content=event.body,
+            sender=event.sender,
+            sender_name=room.user_name(event.sender) or event.sender,
+            context={
+                "platform": "matrix",
+                "room_id": room.room_id,
+                "room_name": room.display_name,
+                "direct": is_direct(room),
+            },
+            platform="matrix",
+            cancel_event=self.cancel_event,
+        )
+        return result.get("response") or ""
+
+
+class SecretFilter(logging.Filter):
+    """Redact credentials from every record written to a bot's log."""
+
+    def __init__(self, bot: BotAccount):
+        super().__init__()
+        self.bot = bot  # read at each record: a new access token is redacted too
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.secrets = [self.bot.password, self.bot.access_token]
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = services.redact(message, self.secrets)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = services.redact(record.exc_text, self.secrets)
+        return True
+
+
+def configure_logging(bot: BotAccount, *, console: bool) -> Path:
+    """Log to the bot's rotating file (and stderr when run by hand), credentials redacted."""
+    from logging.handlers import RotatingFileHandler
+
+    path = services.bot_log_path(bot)
+    handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
+    )
+    secrets = SecretFilter(bot)
+    handlers: list[logging.Handler] = [handler]
+    if console:
+        handlers.append(logging.StreamHandler())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    for item in handlers:
+        item.setFormatter(formatter)
+        item.addFilter(secrets)
+        root.addHandler(item)
+    root.setLevel(logging.INFO)
+    for noisy in ("nio", "aiohttp", "peewee", "httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Filters on handlers see records of every logger; also guard propagation-less loggers.
+    logging.getLogger("bots").addFilter(secrets)
+    return path
+
+
+def run_bot(bot: BotAccount, *, console: bool = True) -> int:
+    """Run the bot in the foreground until SIGTERM/SIGINT; returns the process exit code."""
+    configure_logging(bot, console=console)
+    pid = os.getpid()
+    try:
+        services.bot_run_claim(bot=bot, pid=pid)
+    except services.AlreadyRunning as exc:
+        log.error("%s", exc.message)
+        return 1
+    # Fresh secrets after claiming (the token may have been stored by a previous run).
+    bot.refresh_from_db()
+    log.info("starting bot %s for persona %s (pid %d)", bot.user_id, bot.persona.slug, pid)
+    runner = BotRunner(bot, pid)
+    try:
+        code, error = asyncio.run(runner.main())
+    except Exception as exc:
+        log.exception("bot crashed")
+        code, error = 1, f"{type(exc).__name__}: {exc}"
+    close_old_connections()
+    services.bot_run_finish(bot=bot, pid=pid, exit_code=code, error=error)
+    return code

@@ -1,0 +1,119 @@
+"""Input and output shapes of bots, shared by the REST API and the bot.* JSON-RPC methods.
+
+Credentials (``password``, ``access_token``, ``device_id``) appear only in input models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from personamcp.schemas import Out, Params
+
+BotRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MatrixId = Annotated[
+    str, StringConstraints(min_length=3, max_length=255, pattern=r"^@[^:\s]+:\S+$")
+]
+RoomRef = Annotated[
+    str, StringConstraints(min_length=3, max_length=255, pattern=r"^[!#][^:\s]+:\S+$")
+]
+AllowEntry = Annotated[
+    str, StringConstraints(min_length=2, max_length=255, pattern=r"^(@[^:\s]+:\S+|:\S+)$")
+]
+Url = Annotated[str, StringConstraints(max_length=300, pattern=r"^https?://\S+$")]
+Secret = Annotated[str, StringConstraints(max_length=1024)]
+InvitePolicy = Literal["anyone", "allowlist", "never"]
+
+
+class BotCreate(Params):
+    """A new bot: ``persona`` (id or slug), ``homeserver``, ``user_id`` and a password and/or
+    an access token."""
+
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    homeserver: Url
+    user_id: MatrixId
+    password: Secret = ""
+    access_token: Secret = ""
+    device_id: Annotated[str, StringConstraints(max_length=255)] = ""
+    rooms: Annotated[list[RoomRef], Field(max_length=100)] = []
+    invite_policy: InvitePolicy = "anyone"
+    invite_allowlist: Annotated[list[AllowEntry], Field(max_length=200)] = []
+    answer_bots: bool = False
+    enabled: bool = True
+    autostart: bool = False
+
+
+class BotPatch(Params):
+    """Writable fields of an existing bot; absent fields are left unchanged."""
+
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    homeserver: Url | None = None
+    user_id: MatrixId | None = None
+    password: Secret | None = None
+    access_token: Secret | None = None
+    device_id: Annotated[str, StringConstraints(max_length=255)] | None = None
+    rooms: Annotated[list[RoomRef], Field(max_length=100)] | None = None
+    invite_policy: InvitePolicy | None = None
+    invite_allowlist: Annotated[list[AllowEntry], Field(max_length=200)] | None = None
+    answer_bots: bool | None = None
+    enabled: bool | None = None
+    autostart: bool | None = None
+
+
+class BotIdParams(Params):
+    bot_id: BotRef
+
+
+class BotLogsParams(Params):
+    bot_id: BotRef
+    limit: Annotated[int, Field(ge=1, le=2000)] = 100
+
+
+class BotPersonaOut(Out):
+    id: str
+    slug: str
+
+
+class BotOut(Out):
+    """A bot and the state of its process. Never carries credentials."""
+
+    id: str
+    persona: BotPersonaOut
+    platform: Literal["matrix"]
+    homeserver: str
+    user_id: str
+    rooms: list[str]
+    invite_policy: InvitePolicy
+    invite_allowlist: list[str]
+    answer_bots: bool
+    enabled: bool
+    autostart: bool
+    has_password: bool
+    has_access_token: bool
+    status: Literal["starting", "running", "stopping", "stopped", "crashed"]
+    pid: int | None
+    host: str
+    started_at: str | None
+    last_heartbeat_at: str | None
+    stopped_at: str | None
+    exit_code: int | None
+    restarts: int
+    last_error: str
+    gave_up: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class BotListOut(Out):
+    bots: list[BotOut]
+
+
+class BotLogsOut(Out):
+    bot_id: str
+    lines: list[str]
+
+
+class BotDeletedOut(Out):
+    deleted: bool
+    bot_id: str

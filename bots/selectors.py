@@ -1,0 +1,68 @@
+"""Reads of bot accounts and runs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from bots.models import BotAccount, BotRun
+from personamcp.exceptions import BotNotFound
+
+
+def _base_qs() -> QuerySet[BotAccount]:
+    return BotAccount.objects.select_related("persona", "run")
+
+
+def bot_get(*, bot_id: str | uuid.UUID) -> BotAccount:
+    """A bot by its UUID; raises ``BotNotFound``."""
+    try:
+        key = uuid.UUID(str(bot_id))
+    except (TypeError, ValueError):
+        raise BotNotFound(f"bot {bot_id!r} not found") from None
+    bot = _base_qs().filter(pk=key).first()
+    if bot is None:
+        raise BotNotFound(f"bot {bot_id!r} not found")
+    ensure_run(bot)
+    return bot
+
+
+def bot_get_by_ref(*, ref: str) -> BotAccount:
+    """A bot by UUID or by its persona's slug (the persona must have exactly one bot)."""
+    try:
+        return bot_get(bot_id=uuid.UUID(ref))
+    except ValueError:
+        pass
+    bots = list(_base_qs().filter(persona__slug=ref).order_by("-enabled", "created_at")[:2])
+    if not bots:
+        raise BotNotFound(f"no bot for persona {ref!r}")
+    if len(bots) > 1:
+        raise BotNotFound(f"persona {ref!r} has several bots: pass the bot id")
+    ensure_run(bots[0])
+    return bots[0]
+
+
+def bot_list(*, persona_ids: frozenset[str] | None = None) -> list[BotAccount]:
+    """Every bot (with persona and run), optionally limited to some personas."""
+    qs = _base_qs().order_by("persona__name", "user_id")
+    if persona_ids is not None:
+        qs = qs.filter(persona_id__in=list(persona_ids))
+    bots = list(qs)
+    for bot in bots:
+        ensure_run(bot)
+    return bots
+
+
+def bot_user_ids() -> set[str]:
+    """Matrix user ids of every persona bot (to recognise bots and avoid bot-to-bot loops)."""
+    return set(BotAccount.objects.values_list("user_id", flat=True))
+
+
+def ensure_run(bot: BotAccount) -> BotRun:
+    """The bot's run row (created, stopped, when missing)."""
+    try:
+        return bot.run
+    except BotRun.DoesNotExist:
+        run, _ = BotRun.objects.get_or_create(bot=bot)
+        bot.run = run
+        return run

@@ -1,0 +1,306 @@
+"""Fixtures for the bot tests: a real Synapse on loopback, Matrix users, bot processes, and
+(in the scaled pass) a real Celery worker on Redis that owns the bot processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, SCALED, server_env
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from synapse import Synapse
+
+# Fast supervision for tests (in this process through settings, in children through env).
+FAST = {
+    "PERSONAMCP_BOT_HEARTBEAT": "0.5",
+    "PERSONAMCP_BOT_HEARTBEAT_TIMEOUT": "5",
+    "PERSONAMCP_BOT_STOP_TIMEOUT": "5",
+    "PERSONAMCP_BOT_BACKOFF_BASE": "0",
+    "PERSONAMCP_BOT_MAX_CRASHES": "3",
+    "PERSONAMCP_BOT_CRASH_WINDOW": "600",
+}
+
+
+@pytest.fixture(scope="session")
+def synapse():
+    hs = Synapse().start()
+    yield hs
+    hs.stop()
+
+
+class MatrixUser:
+    """A human on the homeserver, driven with plain client-server API calls."""
+
+    def __init__(self, hs: Synapse, username: str, password: str):
+        self.hs = hs
+        self.password = password
+        info = hs.register(username, password)
+        self.user_id = info["user_id"]
+        self.token = info["access_token"]
+        self.http = httpx.Client(
+            base_url=hs.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=40
+        )
+        self._txn = 0
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        response = self.http.request(method, f"/_matrix/client/v3{path}", **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def create_room(self, invite: list[str], *, name: str | None = None) -> str:
+        body: dict = {"preset": "private_chat", "invite": invite, "is_direct": len(invite) == 1}
+        if name:
+            body["name"] = name
+        return self.call("POST", "/createRoom", json=body)["room_id"]
+
+    def send(self, room_id: str, text: str) -> str:
+        self._txn += 1
+        path = f"/rooms/{room_id}/send/m.room.message/t{self._txn}-{uuid.uuid4().hex[:6]}"
+        return self.call("PUT", path, json={"msgtype": "m.text", "body": text})["event_id"]
+
+    def joined(self, room_id: str) -> set[str]:
+        return set(self.call("GET", f"/rooms/{room_id}/joined_members")["joined"])
+
+    def messages(self, room_id: str) -> list[dict]:
+        """Text messages of the room, oldest first."""
+        chunk = self.call("GET", f"/rooms/{room_id}/messages", params={"dir": "b", "limit": 100})[
+            "chunk"
+        ]
+        return [e for e in reversed(chunk) if e.get("type") == "m.room.message"]
+
+    def wait_joined(self, room_id: str, user_id: str, timeout: float = 30) -> None:
+        wait_until(lambda: user_id in self.joined(room_id), timeout, f"{user_id} joined")
+
+    def wait_reply(self, room_id: str, sender: str, after: str, timeout: float = 15) -> dict:
+        """The first message from ``sender`` after event ``after``."""
+        found: list[dict] = []
+
+        def check() -> bool:
+            events = self.messages(room_id)
+            ids = [e["event_id"] for e in events]
+            start = ids.index(after) + 1 if after in ids else 0
+            found[:] = [e for e in events[start:] if e["sender"] == sender]
+            return bool(found)
+
+        wait_until(check, timeout, f"reply from {sender}")
+        return found[0]
+
+    def displayname(self, user_id: str) -> str | None:
+        response = self.http.get(f"/_matrix/client/v3/profile/{user_id}/displayname")
+        return response.json().get("displayname") if response.status_code == 200 else None
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+
+
+@pytest.fixture
+def matrix_user(synapse):
+    users: list[MatrixUser] = []
+
+    def make(prefix: str = "human") -> MatrixUser:
+        user = MatrixUser(synapse, f"{prefix}{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex)
+        users.append(user)
+        return user
+
+    yield make
+    for user in users:
+        user.http.close()
+
+
+@pytest.fixture
+def fast_bots(settings):
+    """Fast heartbeats/backoff here and in the bot processes; children use the test database."""
+    settings.BOTS = {
+        **settings.BOTS,
+        "HEARTBEAT_INTERVAL": 0.5,
+        "HEARTBEAT_TIMEOUT": 5.0,
+        "STOP_TIMEOUT": 5.0,
+        "BACKOFF_BASE": 0.0,
+        "MAX_CRASHES": 3,
+        "CHILD_ENV": server_env(FAST),
+    }
+    return settings.BOTS
+
+
+@pytest.fixture
+def make_bot(synapse, transactional_db):
+    """make_bot(persona, password=None) -> BotAccount registered on the homeserver."""
+    from bots import services
+
+    made = []
+
+    def make(persona, *, password: str | None = None, register: bool = True, **fields):
+        username = f"{persona.slug}{uuid.uuid4().hex[:8]}"
+        real = "bot-" + uuid.uuid4().hex
+        if register:
+            synapse.register(username, real)
+        bot = services.bot_create(
+            persona=persona,
+            homeserver=synapse.url,
+            user_id=synapse.user_id(username),
+            password=password or real,
+            **fields,
+        )
+        made.append(bot)
+        return bot
+
+    yield make
+    from personamcp import jobs
+
+    jobs.wait_idle()
+    for bot in made:  # no bot process outlives its test
+        for pid in runner_pids(bot):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def runbot(fast_bots):
+    """runbot(ref) -> a foreground ``manage.py runbot`` process on the test database."""
+    procs: list[subprocess.Popen] = []
+
+    def start(ref: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runbot", ref, "--no-console"],
+            cwd=ROOT,
+            env=server_env(FAST),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def bot_run(bot):
+    from bots.models import BotRun
+
+    return BotRun.objects.get(bot=bot)
+
+
+def wait_status(bot, status: str, timeout: float = 30):
+    try:
+        wait_until(lambda: bot_run(bot).status == status, timeout, f"bot status {status}")
+    except AssertionError:
+        from bots.serializers import bot_data
+
+        bot.refresh_from_db()
+        raise AssertionError(f"bot never reached {status}: {bot_data(bot)}") from None
+    return bot_run(bot)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+    except OSError:
+        return False
+
+
+def runner_pids(bot) -> list[int]:
+    """Live ``runbot <bot id>`` processes of this bot on this machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"runbot" in args and str(bot.id).encode() in args and process_exists(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def bot_queue():
+    return f"bots-test-{os.getpid()}"
+
+
+@pytest.fixture
+def bot_worker(request, bot_queue, fast_bots, settings, tmp_path):
+    """Scaled pass: a real Celery worker on Redis consuming a private bot queue (so that other
+    test runs sharing the Redis never take these tasks). Embedded pass: nothing (in-process)."""
+    if not SCALED:
+        yield None
+        return
+    settings.BOTS = {**settings.BOTS, "QUEUE": bot_queue}
+    log_path = tmp_path / "celery.log"
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "celery"),
+                "-A",
+                "personamcp",
+                "worker",
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "--loglevel=warning",
+                "-Q",
+                bot_queue,
+                "-n",
+                f"{bot_queue}@%h",
+            ],
+            cwd=ROOT,
+            env=server_env({**FAST, "PERSONAMCP_BOT_QUEUE": bot_queue}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    from personamcp.celery import app
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replies = app.control.ping(destination=[f"{bot_queue}@{os.uname().nodename}"], timeout=0.5)
+        if replies:
+            break
+        assert proc.poll() is None, log_path.read_text()
+    else:
+        raise AssertionError(f"celery worker did not start:\n{log_path.read_text()}")
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def supervise(bot_queue: str) -> dict:
+    """One supervision pass: through the Celery worker when scaled, in-process otherwise."""
+    from bots import tasks
+
+    if SCALED:
+        return tasks.bot_supervise.apply_async(queue=bot_queue).get(timeout=60)
+    from bots import services
+
+    return services.bot_supervise()
