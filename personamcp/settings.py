@@ -112,6 +112,8 @@ if DATABASE_URL:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _db["ENGINE"].endswith("postgresql"):
         _db.setdefault("OPTIONS", {})
+        # One test database per test run, so that runs on one machine never collide.
+        _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
 else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "personamcp.sqlite3"}
 
@@ -305,10 +307,11 @@ MEMORY = {
     "MAX_CONTENT_CHARS": env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100),
     "MAX_SEARCH_LIMIT": 100,
     # PostgreSQL: HNSW search breadth (higher = better recall, slower).
-    "HNSW_EF_SEARCH": env_int("MEMORY_HNSW_EF_SEARCH", 100, minimum=10),
+    "HNSW_EF_SEARCH": env_int("MEMORY_HNSW_EF_SEARCH", 300, minimum=10),
     # SQLite: in-process index. Exact search below IVF_MIN vectors, IVF + exact rescoring above.
-    "IVF_MIN": env_int("MEMORY_IVF_MIN", 20000, minimum=1000),
-    "IVF_NPROBE": env_int("MEMORY_IVF_NPROBE", 24, minimum=1),
+    "IVF_MIN": env_int("MEMORY_IVF_MIN", 5000, minimum=1000),
+    # Share of the IVF lists scanned per query (recall@10 vs speed; 0.3 gave 0.97 at 100k).
+    "IVF_PROBE_FRACTION": env_float("MEMORY_IVF_PROBE_FRACTION", 0.3, minimum=0.01),
     "CACHE_MAX_VECTORS": env_int("MEMORY_CACHE_MAX_VECTORS", 2_000_000, minimum=1000),
     # Facts: a new fact about the same subject this similar to an older one supersedes it.
     "SUPERSEDE_SIMILARITY": env_float("MEMORY_SUPERSEDE_SIMILARITY", 0.8, minimum=0.0),
