@@ -1,0 +1,327 @@
+"""Benchmark of memory retrieval on both backends (SQLite in-process index, PostgreSQL HNSW).
+
+    .venv/bin/python bench/memory_search.py [--sizes 10000,100000] [--backends sqlite,postgres]
+                                            [--queries 200]
+
+For each backend and size it loads that many memories for one persona, then reports:
+
+- ``memory_search`` latency p50/p99, split into embedding the query (real model) and retrieval
+  (candidates + rescoring + the access-time UPDATE);
+- recall@10 of the approximate candidate search (IVF on SQLite, HNSW on PostgreSQL) against
+  exact cosine search;
+- ingest throughput of ``memory_store_many`` with real text (embedding included).
+
+Real sentences are embedded for the ingest figure and for the queries. To load 100k memories
+quickly, the bulk rows get synthetic vectors: real sentence embeddings plus noise, normalised,
+so they cluster by topic like real memories do. PostgreSQL comes from ``scripts/services.py``
+(a separate ``personamcp_bench`` database); SQLite is a file under ``var/bench/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBJECTS = [
+    "Bob",
+    "the innkeeper",
+    "my sister",
+    "the blacksmith",
+    "Captain Vell",
+    "a stranger",
+    "the old priest",
+    "Mara",
+    "the mayor",
+    "a travelling bard",
+    "the guard",
+    "my father",
+]
+VERBS = [
+    "paid",
+    "lost",
+    "stole",
+    "found",
+    "sold",
+    "borrowed",
+    "hid",
+    "broke",
+    "promised",
+    "forgot",
+    "repaired",
+    "gave away",
+]
+OBJECTS = [
+    "three silver coins",
+    "the map of the coast",
+    "a wooden sword",
+    "the tavern keys",
+    "a letter from the north",
+    "the red horse",
+    "a bottle of wine",
+    "the old lantern",
+    "a ring of iron",
+    "the harvest records",
+    "a songbook",
+    "the bridge toll",
+]
+PLACES = [
+    "at the market",
+    "by the river",
+    "in the cellar",
+    "during the storm",
+    "at the harbour",
+    "after the festival",
+    "near the mill",
+    "on the road to town",
+]
+QUESTIONS = ["Who took {o}?", "What happened {p}?", "Tell me about {s}.",
+             "Where is {o} now?", "Did {s} pay back what they owe?", "What do you remember {p}?"]  # fmt: skip
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [
+        f"{rng.choice(SUBJECTS).capitalize()} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+        f"{rng.choice(PLACES)} (note {i})."
+        for i in range(n)
+    ]
+
+
+def questions(n: int, seed: int = 1) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [
+        rng.choice(QUESTIONS).format(
+            s=rng.choice(SUBJECTS), o=rng.choice(OBJECTS), p=rng.choice(PLACES)
+        )
+        + f" ({i})"
+        for i in range(n)
+    ]
+
+
+def pct(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values) * 1000.0, q))
+
+
+# --- child: one backend -------------------------------------------------------------------------
+
+
+def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import numpy as np
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from memory import index
+    from memory.embeddings import embed, embedding_info
+    from memory.models import Memory
+    from memory.selectors import _pg_candidates, memory_search
+    from memory.services import _bump, memory_store_many
+    from personas.services import persona_create
+
+    call_command("migrate", verbosity=0)
+    persona = persona_create(name="Bench Keeper", slug="bench-keeper")
+    info = embedding_info()
+    print(f"\n=== {backend} ({connection.vendor}) · embeddings {info['model']} on "
+          f"{embedding_info()['backend']} ===", flush=True)  # fmt: skip
+
+    # Ingest with real text (embedding included).
+    ingest_n = 2000
+    texts = sentences(ingest_n, seed=42)
+    started = time.perf_counter()
+    for start in range(0, ingest_n, 256):
+        memory_store_many(
+            persona=persona,
+            items=[{"content": t} for t in texts[start : start + 256]],
+            publish=False,
+        )
+    ingest_s = time.perf_counter() - started
+    print(f"ingest: {ingest_n} memories with real text in {ingest_s:.1f}s = "
+          f"{ingest_n / ingest_s:.0f} memories/s (embedding + insert + index upkeep)", flush=True)  # fmt: skip
+    info = embedding_info()
+
+    # Topic centres for synthetic vectors: real sentence embeddings.
+    base = embed(sentences(3000, seed=7))
+    rng = np.random.default_rng(0)
+    loaded = Memory.objects.filter(persona=persona).count()
+    all_ids = list(
+        Memory.objects.filter(persona=persona).order_by("id").values_list("id", flat=True)
+    )
+    all_vecs = [
+        np.stack(
+            list(
+                Memory.objects.filter(persona=persona)
+                .order_by("id")
+                .values_list("embedding", flat=True)
+            )
+        )
+    ]
+    qtexts = questions(n_queries)
+
+    for size in sizes:
+        need = size - loaded
+        load_s = index_s = 0.0
+        if need > 0:
+            if backend == "postgres":
+                with connection.cursor() as cursor:
+                    cursor.execute("DROP INDEX IF EXISTS memory_embedding_hnsw")
+            started = time.perf_counter()
+            for start in range(0, need, 5000):
+                count = min(5000, need - start)
+                picks = base[rng.integers(0, len(base), count)]
+                vecs = picks + rng.normal(scale=0.035, size=picks.shape).astype(np.float32)
+                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                rows = [
+                    Memory(persona=persona, content=f"synthetic memory {loaded + start + i}",
+                           importance=float(rng.uniform(0.05, 0.95)), embedding=v,
+                           metadata={"synthetic": True})
+                    for i, v in enumerate(vecs)
+                ]  # fmt: skip
+                with transaction.atomic():
+                    created = Memory.objects.bulk_create(rows, batch_size=1000)
+                    _bump(persona.id, layout=False)
+                all_ids += [m.id for m in created]
+                all_vecs.append(vecs.astype(np.float32))
+            load_s = time.perf_counter() - started
+            loaded = size
+            if backend == "postgres":
+                import importlib
+
+                migration = importlib.import_module("memory.migrations.0001_initial")
+                started = time.perf_counter()
+                with connection.cursor() as cursor:
+                    cursor.execute("SET maintenance_work_mem = '1GB'")
+                    cursor.execute(migration.HNSW_SQL)
+                    cursor.execute("ANALYZE memory_memory")
+                index_s = time.perf_counter() - started
+        ids = np.asarray(all_ids, dtype=np.int64)
+        matrix = np.concatenate(all_vecs)
+        prep = ""
+        if backend == "sqlite":
+            started = time.perf_counter()
+            index.wait_ready(persona.id)
+            prep = f", index load+IVF build {time.perf_counter() - started:.1f}s"
+            stats = index.stats(persona.id)
+            prep += f" ({stats['ivf_lists']} lists)" if stats["ivf_lists"] else " (exact)"
+        else:
+            prep = f", HNSW build {index_s:.1f}s"
+        print(f"\n-- {size} memories (bulk load {load_s:.1f}s{prep})", flush=True)
+
+        # Latency: embedding the query vs retrieval (memory_search with the embedding).
+        memory_search(persona=persona, query="warm up", limit=10)
+        emb_t, ret_t, tot_t, query_vecs = [], [], [], []
+        for q in qtexts:
+            t0 = time.perf_counter()
+            vec = embed([q])[0]
+            t1 = time.perf_counter()
+            memory_search(persona=persona, query_embedding=vec, limit=10)
+            t2 = time.perf_counter()
+            emb_t.append(t1 - t0)
+            ret_t.append(t2 - t1)
+            tot_t.append(t2 - t0)
+            query_vecs.append(vec)
+        print(f"embedding   p50 {pct(emb_t, 50):6.2f} ms  p99 {pct(emb_t, 99):6.2f} ms")
+        print(f"retrieval   p50 {pct(ret_t, 50):6.2f} ms  p99 {pct(ret_t, 99):6.2f} ms")
+        print(f"total       p50 {pct(tot_t, 50):6.2f} ms  p99 {pct(tot_t, 99):6.2f} ms")
+
+        # Recall@10 of the approximate candidate search against exact cosine.
+        hits = 0
+        cand_t = []
+        for vec in query_vecs:
+            exact = set(ids[np.argpartition(-(matrix @ vec), 10)[:10]].tolist())
+            t0 = time.perf_counter()
+            if backend == "sqlite":
+                approx = {i for i, _ in index.search(persona.id, vec, 10)}
+            else:
+                from django.db.models import Q
+
+                approx = {
+                    m.id for m, _ in _pg_candidates(Q(persona=persona, superseded=False), vec, 10)
+                }
+            cand_t.append(time.perf_counter() - t0)
+            hits += len(approx & exact)
+        recall = hits / (10 * len(query_vecs))
+        path = "IVF" if backend == "sqlite" and index.stats(persona.id)["ivf_lists"] else (
+            "exact" if backend == "sqlite" else "HNSW")  # fmt: skip
+        print(f"recall@10 ({path} vs exact) {recall:.3f}  · candidate query alone p50 "
+              f"{pct(cand_t, 50):.2f} ms", flush=True)  # fmt: skip
+        print("RESULT " + json.dumps({
+            "backend": backend, "size": size, "embedding_p50": pct(emb_t, 50),
+            "embedding_p99": pct(emb_t, 99), "retrieval_p50": pct(ret_t, 50),
+            "retrieval_p99": pct(ret_t, 99), "total_p50": pct(tot_t, 50),
+            "total_p99": pct(tot_t, 99), "recall_at_10": recall,
+            "ingest_per_s": ingest_n / ingest_s, "embedding_backend": info["backend"],
+        }), flush=True)  # fmt: skip
+
+
+# --- parent: set up databases, run each backend in its own process ---------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s)
+    if args.child:
+        run_backend(args.child, sizes, args.queries)
+        return
+    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    base_env["PERSONAMCP_SCHEDULER"] = "0"
+    base_env.setdefault("LOG_LEVEL", "warning")
+    for backend in args.backends.split(","):
+        env = dict(base_env)
+        if backend == "sqlite":
+            folder = ROOT / "var" / "bench"
+            folder.mkdir(parents=True, exist_ok=True)
+            db = folder / "memory_bench.sqlite3"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            env["DATABASE_URL"] = f"sqlite:///{db}"
+        elif backend == "postgres":
+            up = subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "services.py"), "up"],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            urls = dict(
+                line.removeprefix("export ").split("=", 1)
+                for line in up.stdout.splitlines()
+                if "=" in line
+            )
+            admin_url = urls["DATABASE_URL"].strip("'\"")
+            import psycopg
+
+            with psycopg.connect(
+                admin_url.replace("postgres://", "postgresql://"), autocommit=True
+            ) as conn:
+                conn.execute("DROP DATABASE IF EXISTS personamcp_bench")
+                conn.execute("CREATE DATABASE personamcp_bench")
+            env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/personamcp_bench"
+        else:
+            raise SystemExit(f"unknown backend {backend}")
+        subprocess.run(
+            [sys.executable, __file__, "--child", backend, "--sizes", args.sizes,
+             "--queries", str(args.queries)],
+            env=env, check=True, cwd=ROOT,
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The shaping shared by both front doors (rpc.py and api.py): validated params in, JSON out.
+
+Keeping it in one place is what makes ``memory.search`` over /mcp and
+``GET /api/memory/search`` return the same JSON for the same call.
+"""
+
+from __future__ import annotations
+
+from memory import selectors, services
+from memory.schemas import MemoryListParams, MemorySearchParams, MemoryStoreParams
+from memory.serializers import memory_data, scored_memory_data
+from personamcp.auth import require_persona
+from personamcp.jobs import enqueue
+
+
+def store(persona, params: MemoryStoreParams) -> dict:
+    memory = services.memory_store(
+        persona=persona,
+        content=params.content,
+        kind=params.kind,
+        importance=params.importance,
+        visibility=params.visibility,
+        about=params.about,
+        metadata=params.metadata,
+    )
+    return memory_data(memory)
+
+
+def search(persona, params: MemorySearchParams) -> dict:
+    weights = params.weights.model_dump(exclude_none=True) if params.weights else None
+    found = selectors.memory_search(
+        persona=persona,
+        query=params.query,
+        limit=params.limit,
+        kinds=params.kinds,
+        min_importance=params.min_importance,
+        include_shared=params.include_shared,
+        about=params.about,
+        weights=weights,
+    )
+    return {"memories": [scored_memory_data(s) for s in found]}
+
+
+def _owned(memory_id: int, principal):
+    memory = selectors.memory_get(memory_id=memory_id)
+    require_persona(principal, str(memory.persona_id))
+    return memory
+
+
+def get(memory_id: int, principal) -> dict:
+    return memory_data(_owned(memory_id, principal))
+
+
+def delete(memory_id: int, principal) -> dict:
+    memory = _owned(memory_id, principal)
+    services.memory_delete(memory=memory)
+    return {"deleted": True, "memory_id": memory_id}
+
+
+def list_(persona, params: MemoryListParams) -> dict:
+    memories, next_cursor = selectors.memory_list(
+        persona=persona, kind=params.kind, limit=params.limit, cursor=params.cursor
+    )
+    return {"memories": [memory_data(m) for m in memories], "next_cursor": next_cursor}
+
+
+def stats(persona) -> dict:
+    return selectors.memory_stats(persona=persona)
+
+
+def reflect(persona) -> dict:
+    from memory.importance import llm_configured
+
+    if llm_configured():
+        from memory.tasks import reflect_task
+
+        enqueue(reflect_task, str(persona.id))
+        return {"reflections": [], "queued": True}
+    reflections = services.memory_reflect(persona=persona)
+    return {"reflections": [memory_data(m) for m in reflections], "queued": False}

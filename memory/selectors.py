@@ -1,0 +1,347 @@
+"""Read-side queries for memories, including retrieval (``memory_search``).
+
+Retrieval (Generative Agents, Park et al. 2023): candidates by vector similarity, ``limit *
+CANDIDATE_FACTOR`` of the persona's own memories plus as many shared/public memories of other
+personas when ``include_shared``; then each candidate is rescored as
+
+    score = w_rel * relevance + w_rec * recency + w_imp * importance
+
+with relevance = cosine similarity clipped to [0, 1], recency = ``0.995 ** hours since last
+access`` and importance in [0, 1]. The top ``limit`` are returned with their per-term scores,
+and their access time and count are updated in one UPDATE.
+
+Candidates come from the pgvector HNSW index on PostgreSQL and from ``memory.index`` (the
+in-process cache) on SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from memory.models import Memory
+from personamcp.exceptions import MemoryNotFound, ValidationFailed
+from personas.models import Persona, Relationship
+
+SCORE_TERMS = ("relevance", "recency", "importance")
+
+
+@dataclass
+class ScoredMemory:
+    """A retrieved memory with its total score and the three terms it is made of."""
+
+    memory: Memory
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _weights(weights: dict | None) -> dict[str, float]:
+    merged = dict(settings.MEMORY["WEIGHTS"])
+    for key, value in (weights or {}).items():
+        if key not in merged:
+            raise ValidationFailed([{"field": f"weights.{key}", "message": "unknown weight"}])
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValidationFailed(
+                [{"field": f"weights.{key}", "message": "must be a number >= 0"}]
+            )
+        merged[key] = float(value)
+    return merged
+
+
+def related_persona_ids(*, persona: Persona) -> set[str]:
+    """Personas linked to ``persona`` by a relationship in either direction (sharing rule)."""
+    pid = str(persona.id)
+    theirs = Relationship.objects.filter(
+        other_kind=Relationship.OtherKind.PERSONA, other_id=pid
+    ).values_list("persona_id", flat=True)
+    mine = Relationship.objects.filter(
+        persona=persona, other_kind=Relationship.OtherKind.PERSONA
+    ).values_list("other_id", flat=True)
+    return ({str(p) for p in theirs} | {str(p) for p in mine}) - {pid}
+
+
+def _shared_filter(persona: Persona) -> Q:
+    """Memories of other personas this persona may see: public ones, and shared ones of
+    personas it has a relationship with."""
+    related = related_persona_ids(persona=persona)
+    visible = Q(visibility=Memory.Visibility.PUBLIC)
+    if related:
+        visible |= Q(visibility=Memory.Visibility.SHARED, persona_id__in=related)
+    return visible & ~Q(persona=persona)
+
+
+def _filters(kinds, min_importance, about) -> Q:
+    q = Q(superseded=False)
+    if kinds:
+        q &= Q(kind__in=kinds)
+    if min_importance is not None:
+        q &= Q(importance__gte=min_importance)
+    if about is not None:
+        q &= Q(about=about)
+    return q
+
+
+def _pg_candidates(base: Q, query: np.ndarray, k: int) -> list[tuple[Memory, float]]:
+    from pgvector.django import CosineDistance
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.MEMORY["HNSW_EF_SEARCH"], k)])
+        # Filtered searches (one persona among many) keep scanning the graph until enough rows
+        # pass the filter instead of returning too few.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = list(
+            Memory.objects.filter(base)
+            .defer("embedding")
+            .annotate(distance=CosineDistance("embedding", query.tolist()))
+            .order_by("distance")[:k]
+        )
+    return [(m, 1.0 - float(m.distance)) for m in rows]
+
+
+def candidate_query(*, persona: Persona, query: np.ndarray, k: int) -> QuerySet:
+    """The PostgreSQL candidate query of a persona's own memories (for EXPLAIN in tests)."""
+    from pgvector.django import CosineDistance
+
+    return (
+        Memory.objects.filter(Q(persona=persona) & _filters(None, None, None))
+        .annotate(distance=CosineDistance("embedding", np.asarray(query).tolist()))
+        .order_by("distance")[:k]
+    )
+
+
+def _local_candidates(
+    persona: Persona,
+    query: np.ndarray,
+    k: int,
+    kinds,
+    min_importance,
+    about,
+    include_shared: bool,
+) -> list[tuple[int, float]]:
+    from memory import index
+
+    def allowed(owner_id) -> np.ndarray | None:
+        if min_importance is None:
+            return None
+        return np.fromiter(
+            Memory.objects.filter(
+                persona_id=owner_id, superseded=False, importance__gte=min_importance
+            ).values_list("id", flat=True),
+            dtype=np.int64,
+        )
+
+    found = index.search(
+        str(persona.id), query, k, kinds=kinds, about=about, allowed_ids=allowed(persona.id)
+    )
+    if include_shared:
+        related = related_persona_ids(persona=persona)
+        public_owners = {
+            str(p)
+            for p in Memory.objects.filter(visibility=Memory.Visibility.PUBLIC, superseded=False)
+            .exclude(persona=persona)
+            .values_list("persona_id", flat=True)
+            .distinct()
+        }
+        others: list[tuple[int, float]] = []
+        for owner in sorted(related | public_owners):
+            visibilities = {"shared", "public"} if owner in related else {"public"}
+            others += index.search(
+                owner,
+                query,
+                k,
+                kinds=kinds,
+                about=about,
+                visibilities=visibilities,
+                allowed_ids=allowed(owner),
+            )
+        others.sort(key=lambda pair: -pair[1])
+        found += others[:k]
+    return found
+
+
+def _hours_since(moment: datetime, now: datetime) -> float:
+    return max(0.0, (now - moment).total_seconds() / 3600.0)
+
+
+def memory_search(
+    *,
+    persona: Persona,
+    query: str | None = None,
+    query_embedding: np.ndarray | None = None,
+    limit: int = 10,
+    kinds: list[str] | None = None,
+    min_importance: float | None = None,
+    include_shared: bool = False,
+    about: str | None = None,
+    weights: dict | None = None,
+    touch: bool = True,
+) -> list[ScoredMemory]:
+    """The persona's memories most worth recalling for ``query`` (text or embedding).
+
+    Returns up to ``limit`` ``ScoredMemory`` objects, best first. ``weights`` overrides any of
+    ``relevance``/``recency``/``importance`` for this call. ``touch`` updates the access time
+    and count of what is returned (one UPDATE).
+    """
+    errors = []
+    if query_embedding is None and not (query and query.strip()):
+        errors.append({"field": "query", "message": "a query text or embedding is required"})
+    if not 1 <= int(limit) <= settings.MEMORY["MAX_SEARCH_LIMIT"]:
+        errors.append({"field": "limit", "message": "must be between 1 and 100"})
+    for kind in kinds or []:
+        if kind not in Memory.Kind.values:
+            errors.append({"field": "kinds", "message": f"unknown kind {kind!r}"})
+    if min_importance is not None and not 0.0 <= min_importance <= 1.0:
+        errors.append({"field": "min_importance", "message": "must be between 0 and 1"})
+    if errors:
+        raise ValidationFailed(errors)
+    w = _weights(weights)
+    if query_embedding is None:
+        from memory.embeddings import embed_one
+
+        query_embedding = embed_one(query)
+    vector = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
+    if vector.shape[0] != settings.EMBEDDING_DIMENSIONS:
+        raise ValidationFailed(
+            [
+                {
+                    "field": "query_embedding",
+                    "message": f"must have {settings.EMBEDDING_DIMENSIONS} dimensions",
+                }
+            ]
+        )
+    k = int(limit) * settings.MEMORY["CANDIDATE_FACTOR"]
+    kinds = list(kinds) if kinds else None
+
+    objects: dict[int, Memory] = {}
+    if settings.IS_POSTGRES:
+        extra = _filters(kinds, min_importance, about)
+        pairs = _pg_candidates(Q(persona=persona) & extra, vector, k)
+        if include_shared:
+            pairs += _pg_candidates(_shared_filter(persona) & extra, vector, k)
+        objects = {m.id: m for m, _ in pairs}
+        rows = [(m.id, m.importance, m.last_accessed_at, sim) for m, sim in pairs]
+    else:
+        found = _local_candidates(persona, vector, k, kinds, min_importance, about, include_shared)
+        sims = dict(found)
+        # Only what scoring needs for the candidates; whole rows only for the winners.
+        light = Memory.objects.filter(id__in=list(sims), superseded=False)
+        if min_importance is not None:  # decay may have lowered it since the index was read
+            light = light.filter(importance__gte=min_importance)
+        rows = [
+            (pk, importance, accessed, sims[pk])
+            for pk, importance, accessed in light.values_list(
+                "id", "importance", "last_accessed_at"
+            )
+        ]
+
+    now = timezone.now()
+    decay = settings.MEMORY["RECENCY_DECAY"]
+    ranked = []
+    for pk, importance, accessed, similarity in rows:
+        terms = {
+            "relevance": min(1.0, max(0.0, similarity)),
+            "recency": decay ** _hours_since(accessed, now),
+            "importance": min(1.0, max(0.0, importance)),
+        }
+        total = sum(w[t] * terms[t] for t in SCORE_TERMS)
+        ranked.append((total, terms, pk))
+    ranked.sort(key=lambda r: (-r[0], -r[1]["relevance"], -r[2]))
+    ranked = ranked[: int(limit)]
+    if not objects and ranked:
+        objects = Memory.objects.defer("embedding").in_bulk([pk for _, _, pk in ranked])
+    top = [
+        ScoredMemory(memory=objects[pk], score=total, scores=terms)
+        for total, terms, pk in ranked
+        if pk in objects
+    ]
+    if touch and top:
+        ids = [s.memory.id for s in top]
+        Memory.objects.filter(id__in=ids).update(
+            last_accessed_at=now, access_count=F("access_count") + 1
+        )
+        for s in top:
+            s.memory.last_accessed_at = now
+            s.memory.access_count += 1
+    return top
+
+
+def memory_get(*, memory_id: int) -> Memory:
+    """One memory by id; raises ``MemoryNotFound``."""
+    try:
+        memory_id = int(memory_id)
+    except (TypeError, ValueError):
+        raise MemoryNotFound(f"memory not found: {memory_id}") from None
+    memory = Memory.objects.select_related("persona").filter(id=memory_id).first()
+    if memory is None:
+        raise MemoryNotFound(f"memory not found: {memory_id}")
+    return memory
+
+
+def memory_list(
+    *,
+    persona: Persona,
+    kind: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    include_superseded: bool = True,
+) -> tuple[list[Memory], str | None]:
+    """The persona's memories, newest first, keyset-paginated by id (cursor = last id seen)."""
+    if kind is not None and kind not in Memory.Kind.values:
+        raise ValidationFailed([{"field": "kind", "message": f"unknown kind {kind!r}"}])
+    qs = Memory.objects.filter(persona=persona).defer("embedding")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if not include_superseded:
+        qs = qs.filter(superseded=False)
+    if cursor:
+        try:
+            qs = qs.filter(id__lt=int(cursor))
+        except ValueError:
+            raise ValidationFailed([{"field": "cursor", "message": "invalid cursor"}]) from None
+    page = list(qs.order_by("-id")[: limit + 1])
+    next_cursor = str(page[limit - 1].id) if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def memory_stats(*, persona: Persona) -> dict:
+    """Counts by kind and visibility, mean importance, oldest and newest creation times."""
+    from personamcp.schemas import iso
+
+    qs = Memory.objects.filter(persona=persona)
+    agg = qs.aggregate(
+        total=Count("id"),
+        avg=Avg("importance"),
+        oldest=Min("created_at"),
+        newest=Max("created_at"),
+        superseded=Count("id", filter=Q(superseded=True)),
+    )
+    by_kind = {k: 0 for k in Memory.Kind.values}
+    by_kind.update(
+        dict(qs.order_by().values("kind").annotate(c=Count("id")).values_list("kind", "c"))
+    )
+    by_visibility = {v: 0 for v in Memory.Visibility.values}
+    by_visibility.update(
+        dict(
+            qs.order_by()
+            .values("visibility")
+            .annotate(c=Count("id"))
+            .values_list("visibility", "c")
+        )
+    )
+    return {
+        "total": agg["total"],
+        "by_kind": by_kind,
+        "by_visibility": by_visibility,
+        "avg_importance": round(agg["avg"], 4) if agg["avg"] is not None else None,
+        "oldest": iso(agg["oldest"]),
+        "newest": iso(agg["newest"]),
+        "superseded": agg["superseded"],
+    }

@@ -1,0 +1,94 @@
+"""The in-process index of the embedded mode: cache invalidation, IVF recall vs exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory import index
+from memory.models import Memory
+from memory.selectors import memory_search
+from memory.services import memory_delete, memory_store_many
+
+pytestmark = pytest.mark.embedded
+
+
+_REAL: list[np.ndarray] = []
+
+
+def clustered(n: int, seed: int = 1) -> np.ndarray:
+    """Vectors shaped like real memories: embeddings of real sentences plus a little noise
+    (real embeddings are anisotropic and cluster by topic; uniform noise is not a memory)."""
+    if not _REAL:
+        from memory.embeddings import embed
+
+        subjects = ["Bob", "the innkeeper", "my sister", "the guard", "Captain Vell", "a bard"]
+        verbs = ["paid", "lost", "stole", "found", "sold", "hid"]
+        objects = ["the map", "three coins", "a sword", "the keys", "a letter", "the horse"]
+        places = ["at the market", "by the river", "in the cellar", "during the storm"]
+        texts = [
+            f"{s} {v} {o} {p}." for s in subjects for v in verbs for o in objects for p in places
+        ]
+        _REAL.append(embed(texts[:400]))
+    rng = np.random.default_rng(seed)
+    base = _REAL[0]
+    vectors = base[rng.integers(0, len(base), n)] + rng.normal(scale=0.035, size=(n, 384)).astype(
+        np.float32
+    )
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def bulk(persona, vectors: np.ndarray, kind: str = "episodic") -> list[Memory]:
+    items = [
+        {"content": f"synthetic {i}", "embedding": v, "importance": 0.5, "kind": kind}
+        for i, v in enumerate(vectors)
+    ]
+    return memory_store_many(persona=persona, items=items, publish=False)
+
+
+def test_inserts_append_and_deletes_reload(alice):
+    bulk(alice, clustered(50))
+    assert index.stats(alice.id)["vectors"] == 50
+    more = bulk(alice, clustered(10, seed=2))
+    stats = index.stats(alice.id)
+    assert stats["vectors"] == 60 and stats["revision"] == 2 and stats["layout"] == 0
+    memory_delete(memory=more[0])
+    stats = index.stats(alice.id)
+    assert stats["vectors"] == 59 and stats["layout"] == 1
+
+
+def test_ivf_recall_at_10_against_exact(alice, memory_settings):
+    memory_settings(IVF_MIN=2000)
+    data = clustered(8000)
+    bulk(alice, data)
+    index.wait_ready(alice.id)
+    stats = index.stats(alice.id)
+    assert stats["ivf_lists"] > 0 and stats["ivf_rows"] == 8000
+    queries = clustered(50, seed=7)
+    hits = 0
+    for q in queries:
+        approx = [i for i, _ in index.search(alice.id, q, 10)]
+        exact = [i for i, _ in index.search(alice.id, q, 10, exact=True)]
+        hits += len(set(approx) & set(exact))
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+def test_rows_added_after_the_ivf_build_are_searched(alice, memory_settings):
+    memory_settings(IVF_MIN=2000)
+    bulk(alice, clustered(3000))
+    index.wait_ready(alice.id)
+    target = clustered(1, seed=99)[0]
+    [late] = bulk(alice, target[None, :])
+    found = memory_search(persona=alice, query_embedding=target, limit=1, touch=False)
+    assert found[0].memory.id == late.id
+
+
+def test_selective_filters_with_ivf_are_exact(alice, memory_settings):
+    memory_settings(IVF_MIN=2000)
+    bulk(alice, clustered(3000))
+    facts = bulk(alice, clustered(30, seed=5), kind="fact")
+    index.wait_ready(alice.id)
+    q = clustered(1, seed=11)[0]
+    got = memory_search(persona=alice, query_embedding=q, limit=10, kinds=["fact"], touch=False)
+    sims = sorted(((float(m.embedding @ q), m.id) for m in facts), reverse=True)
+    assert {s.memory.id for s in got} == {pk for _, pk in sims[:10]}

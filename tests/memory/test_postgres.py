@@ -1,0 +1,42 @@
+"""PostgreSQL + pgvector: the candidate query uses the HNSW cosine index."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from memory.embeddings import embed_one
+from memory.selectors import candidate_query, memory_search
+from memory.services import memory_store_many
+from tests.memory.test_index import clustered
+
+pytestmark = pytest.mark.scaled
+
+
+def test_migration_created_the_hnsw_index(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_embedding_hnsw'")
+        (indexdef,) = cursor.fetchone()
+    assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+
+
+def test_candidate_query_uses_the_hnsw_index(alice):
+    vectors = clustered(5000)
+    memory_store_many(
+        persona=alice,
+        items=[
+            {"content": f"m{i}", "embedding": v, "importance": 0.5} for i, v in enumerate(vectors)
+        ],
+        publish=False,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memory_memory")
+    query = embed_one("where is the treasure?")
+    qs = candidate_query(persona=alice, query=query, k=40)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = 100")
+        plan = qs.explain()
+    assert "memory_embedding_hnsw" in plan, plan
+    found = memory_search(persona=alice, query_embedding=vectors[7], limit=5, touch=False)
+    assert found[0].memory.content == "m7"
+    assert found[0].scores["relevance"] == pytest.approx(1.0, abs=1e-4)
