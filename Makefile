@@ -17,6 +17,7 @@ setup: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py prepare_embeddings
 
 ## First command: set up and run the server in the embedded mode on 127.0.0.1:8000.
 ## Local development mode (anonymous access) unless PERSONAMCP_DEV_MODE=0.

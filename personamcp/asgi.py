@@ -29,3 +29,4 @@ application = ProtocolTypeRouter(
 
 if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":
     jobs.start_embedded_scheduler()
+jobs.warm_up_in_background()

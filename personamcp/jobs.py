@@ -100,3 +100,17 @@ def start_embedded_scheduler() -> None:
 
     threading.Thread(target=loop, name="embedded-scheduler", daemon=True).start()
     log.info("embedded scheduler started: %s", ", ".join(sorted(_periodic)))
+
+
+def warm_up_in_background() -> None:
+    """Load the embedding model on a thread at server start, so the first turn does not wait."""
+
+    def load() -> None:
+        from memory.embeddings import warm_up
+
+        try:
+            warm_up()
+        except Exception:  # the first turn will retry and report the problem
+            log.exception("could not load the embedding model")
+
+    threading.Thread(target=load, name="embedding-warm-up", daemon=True).start()
