@@ -1,5 +1,16 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
+
+    def ready(self) -> None:
+        from conversations import tasks  # noqa: F401  (registers the Celery tasks)
+        from personamcp import jobs
+
+        jobs.periodic(
+            "conversations.mood_decay",
+            every=settings.MOOD_DECAY_INTERVAL,
+            task="conversations.mood_decay",
+        )

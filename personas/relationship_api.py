@@ -98,7 +98,10 @@ class RelationshipListView(APIView):
 
 class CompatibilityView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("persona", str, required=True), OpenApiParameter("other", str, required=True)],
+        parameters=[
+            OpenApiParameter("persona", str, required=True),
+            OpenApiParameter("other", str, required=True),
+        ],
         responses=CompatibilityOut,
     )
     def get(self, request):
@@ -109,4 +112,3 @@ class CompatibilityView(APIView):
         )
         other = persona_get(persona_id=params.other)
         return Response(relationships.relationship_compatibility(persona=persona, other=other))
-

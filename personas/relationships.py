@@ -58,9 +58,8 @@ def _move(value: float, quality: float, step: float) -> float:
 
 def _resolve_other(other_id: str) -> tuple[str, str, str]:
     """(canonical other id, kind, display name): a persona id/slug or a participant id."""
-    from personas.selectors import persona_get
-
     from personamcp.exceptions import PersonaNotFound
+    from personas.selectors import persona_get
 
     try:
         other = persona_get(persona_id=other_id)

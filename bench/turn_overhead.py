@@ -1,0 +1,326 @@
+"""The platform's own cost per conversation turn, with an LLM that answers instantly.
+
+    .venv/bin/python bench/turn_overhead.py [--turns 200] [--sizes 0,10000,100000]
+                                            [--modes embedded,scaled]
+
+For each runtime mode (embedded: SQLite + in-process jobs; scaled: PostgreSQL/pgvector + Redis,
+started with ``scripts/services.py up``) a child process gets a fresh database, one persona and
+a fake Ollama server on 127.0.0.1 (``tests/conversations/fakes.py``) that streams its reply
+without delay. At each memory count (memories are stored with random unit vectors, which cost
+the same to search as real ones) it runs ``--turns`` streamed turns through
+``conversations.services.conversation_send_message`` with distinct messages (so that the
+embedding cache never helps) and reports p50/p99 of:
+
+- total: wall time of the turn; platform = total - LLM time;
+- embedding, retrieval, prompt building, persistence (the pipeline's own timings);
+- time to first streamed chunk through the pipeline vs calling the LLM server directly with
+  the same prompt (the difference is what the platform adds before the first token).
+
+Post-turn work (memory, mood, relationship) runs after the reply: in-process when embedded
+(the bench waits for it between turns so that it is not counted in the next turn), on the
+Celery queue when scaled (no worker is started: the queue is purged at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = [
+    "dragon",
+    "mill",
+    "river",
+    "silver",
+    "ring",
+    "stew",
+    "bread",
+    "inn",
+    "cellar",
+    "storm",
+    "harvest",
+    "lantern",
+    "key",
+    "tower",
+    "road",
+    "market",
+    "guard",
+    "forest",
+    "wolf",
+    "song",
+    "ballad",
+    "letter",
+    "debt",
+    "coin",
+    "ale",
+    "fire",
+    "winter",
+    "spring",
+    "ship",
+    "harbour",
+    "map",
+    "thief",
+    "captain",
+    "festival",
+    "bridge",
+    "candle",
+    "horse",
+    "cart",
+    "rain",
+    "secret",
+    "book",
+    "archive",
+    "star",
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def message(rng: random.Random, i: int) -> str:
+    words = rng.sample(WORDS, 8)
+    return f"Tell me, {words[0]}-{i}: have you heard about the {words[1]} near the {words[2]}? " + (
+        " ".join(words[3:])
+    )
+
+
+def add_memories(persona, count: int, rng) -> None:
+    import numpy as np
+
+    from memory.services import memory_store_many
+
+    batch = 2000
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        vectors = np.random.default_rng(rng.randint(0, 1 << 30)).standard_normal((n, 384))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        items = [
+            {
+                "content": f"Memory {start + j}: the {rng.choice(WORDS)} and the "
+                f"{rng.choice(WORDS)} by the {rng.choice(WORDS)}.",
+                "kind": "episodic",
+                "importance": rng.random(),
+                "embedding": vectors[j].astype("float32"),
+            }
+            for j in range(n)
+        ]
+        memory_store_many(persona=persona, items=items, publish=False)
+
+
+def child(mode: str, turns: int, sizes: list[int]) -> dict:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    sys.path.insert(0, str(ROOT))
+    from conversations.llm import get_provider
+    from conversations.models import Message
+    from conversations.services import conversation_send_message
+    from memory.embeddings import embed_one
+    from personamcp import jobs
+    from personas.services import persona_create
+    from tests.conversations.fakes import FakeLLMServer
+
+    call_command("migrate", verbosity=0)
+    fake = FakeLLMServer("ollama", reply="Well met, traveller! Sit by the fire and tell me more.")
+    fake.start()
+    settings.LLM_PROVIDER = "ollama"
+    settings.OLLAMA_URL = fake.url
+    persona = persona_create(
+        name="Bench Alice",
+        description="An innkeeper used for benchmarking.",
+        speaking_style="Warm and chatty.",
+        greeting="Come in!",
+    )
+    embed_one("warm up the embedding model")
+    rng = random.Random(7)
+    results = {}
+    have = 0
+    for size in sizes:
+        t0 = time.perf_counter()
+        add_memories(persona, size - have, rng)
+        have = size
+        load_s = time.perf_counter() - t0
+        rows: list[dict] = []
+        direct_first: list[float] = []
+        for i in range(turns + 5):
+            result = conversation_send_message(
+                persona=persona,
+                content=message(rng, i + size),
+                sender=f"player-{i % 10}",
+                sender_name=f"Player {i % 10}",
+                stream=True,
+                on_chunk=lambda chunk: None,
+            )
+            if i >= 5:  # warm-up turns are not counted
+                rows.append(result["timing"])
+            # the same prompt sent straight to the LLM server
+            prompt = Message.objects.get(pk=result["message_id"]).prompt["messages"]
+            start = time.perf_counter()
+            stream = get_provider().stream(prompt)
+            next(stream)
+            direct_first.append((time.perf_counter() - start) * 1000)
+            list(stream)
+            # post-turn work runs after the reply; let it finish so that it does not
+            # compete with the next turn being measured
+            jobs.wait_idle(120)
+
+        def col(name: str, rows: list[dict] = rows) -> list[float]:
+            return [float(r.get(name) or 0.0) for r in rows]
+
+        platform = [r["total_ms"] - r["llm_ms"] for r in rows]
+        parts = ("embedding_ms", "retrieval_ms", "prompt_ms", "persistence_ms")
+        other = [
+            p - sum(float(r.get(k) or 0) for k in parts)
+            for p, r in zip(platform, rows, strict=True)
+        ]
+        extra_first = [
+            float(r["first_chunk_ms"]) - d for r, d in zip(rows, direct_first[5:], strict=True)
+        ]
+        results[size] = {
+            "memories_load_s": round(load_s, 1),
+            **{
+                name: {"p50": round(pct(values, 50), 2), "p99": round(pct(values, 99), 2)}
+                for name, values in {
+                    "total_ms": col("total_ms"),
+                    "platform_ms": platform,
+                    "embedding_ms": col("embedding_ms"),
+                    "retrieval_ms": col("retrieval_ms"),
+                    "prompt_ms": col("prompt_ms"),
+                    "persistence_ms": col("persistence_ms"),
+                    "other_ms": other,
+                    "llm_ms": col("llm_ms"),
+                    "first_chunk_ms": col("first_chunk_ms"),
+                    "direct_first_chunk_ms": direct_first[5:],
+                    "extra_to_first_chunk_ms": extra_first,
+                }.items()
+            },
+            "turns": len(rows),
+            "mean_platform_ms": round(statistics.mean(platform), 2),
+        }
+    fake.stop()
+    if settings.REDIS_URL:
+        from personamcp.celery import app
+
+        app.control.purge()
+    return {"mode": mode, "database": settings.DATABASES["default"]["ENGINE"], "sizes": results}
+
+
+def scaled_env() -> dict:
+    out = subprocess.run(
+        [sys.executable, "scripts/services.py", "up"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[7:].partition("=")
+            env[key] = value.strip().strip("'\"")
+    import psycopg
+
+    base = env["DATABASE_URL"]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench_turn WITH (FORCE)")
+        conn.execute("CREATE DATABASE bench_turn")
+    env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/bench_turn"
+    env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/14"
+    return env
+
+
+def run_mode(mode: str, turns: int, sizes: list[int]) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="personamcp.settings",
+        PERSONAMCP_SCHEDULER="0",
+        LOG_LEVEL="warning",
+        HF_HUB_OFFLINE="1",
+    )
+    tmp = tempfile.mkdtemp(prefix=f"bench-{mode}-")
+    env["PERSONAMCP_VAR_DIR"] = tmp
+    if mode == "scaled":
+        env.update(scaled_env())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--turns",
+            str(turns),
+            "--sizes",
+            ",".join(map(str, sizes)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_table(report: dict) -> None:
+    print(f"\n== {report['mode']} ({report['database'].rsplit('.', 1)[-1]}) ==")
+    cols = [
+        "platform_ms",
+        "embedding_ms",
+        "retrieval_ms",
+        "prompt_ms",
+        "persistence_ms",
+        "other_ms",
+        "llm_ms",
+        "total_ms",
+        "direct_first_chunk_ms",
+        "extra_to_first_chunk_ms",
+    ]
+    print(f"{'memories':>9} " + " ".join(f"{c[:-3]:>22}" for c in cols))
+    for size, row in report["sizes"].items():
+        cells = [f"{row[c]['p50']:>9.2f} / {row[c]['p99']:>9.2f}" for c in cols]
+        print(f"{int(size):>9} " + " ".join(f"{c:>22}" for c in cells))
+    print(
+        "(each cell: p50 / p99 in ms; platform = total - LLM time; other = lock, conversation,"
+        " state and relationship lookups)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--sizes", default="0,10000,100000")
+    parser.add_argument("--modes", default="embedded,scaled")
+    parser.add_argument("--child", default="")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON too")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.child:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(child(args.child, args.turns, sizes)))
+        return
+    for mode in args.modes.split(","):
+        report = run_mode(mode.strip(), args.turns, sizes)
+        print_table(report)
+        if args.json:
+            print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

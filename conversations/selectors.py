@@ -1,0 +1,72 @@
+"""Read-side queries for conversations and messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from conversations.models import Conversation, Message
+from personamcp.exceptions import ConversationNotFound
+from personas.models import Persona
+
+
+def conversation_open_for(*, persona: Persona, participant: str) -> Conversation | None:
+    """The open conversation of ``persona`` with ``participant``, if any."""
+    return (
+        Conversation.objects.filter(persona=persona, participant=participant, ended_at__isnull=True)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def conversation_get(*, conversation_id: str) -> Conversation:
+    """The conversation with this id (with its persona); raises ``ConversationNotFound``."""
+    try:
+        pk = uuid.UUID(str(conversation_id))
+    except ValueError:
+        raise ConversationNotFound(f"conversation not found: {conversation_id}") from None
+    conversation = Conversation.objects.select_related("persona").filter(pk=pk).first()
+    if conversation is None:
+        raise ConversationNotFound(f"conversation not found: {conversation_id}")
+    return conversation
+
+
+def conversation_list(
+    *,
+    persona: Persona | None = None,
+    participant: str | None = None,
+    persona_ids: frozenset[str] | None = None,
+    limit: int = 50,
+) -> list[Conversation]:
+    """Conversations, most recently active first; ``persona_ids`` restricts to those personas."""
+    qs = Conversation.objects.select_related("persona")
+    if persona is not None:
+        qs = qs.filter(persona=persona)
+    if participant:
+        qs = qs.filter(participant=participant)
+    if persona_ids is not None:
+        qs = qs.filter(persona_id__in=list(persona_ids))
+    return list(qs.order_by("-last_message_at", "-started_at")[:limit])
+
+
+def message_history(
+    *, conversation: Conversation, limit: int = 50, before: int | None = None
+) -> list[Message]:
+    """The last ``limit`` messages (before message id ``before``), oldest first."""
+    qs = Message.objects.filter(conversation=conversation)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return list(reversed(qs.order_by("-id")[:limit]))
+
+
+def prompt_history(*, conversation: Conversation, limit: int = 40) -> list[tuple[str, str, str]]:
+    """Recent ``(role, speaker, content)`` that go into a prompt, oldest first; failed turns
+    are left out."""
+    if limit <= 0:
+        return []
+    rows = (
+        Message.objects.filter(conversation=conversation)
+        .exclude(status=Message.Status.FAILED)
+        .order_by("-id")
+        .values_list("role", "speaker", "content")[:limit]
+    )
+    return list(reversed(rows))

@@ -1,0 +1,25 @@
+"""Background work of the conversations app (Celery; in-process threads when embedded)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from conversations import services
+
+
+@shared_task(
+    name="conversations.after_turn",
+    time_limit=120,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def after_turn(message_id: int, timings: dict | None = None) -> dict:
+    """After a committed turn: final timings, episodic memory, mood, relationship update."""
+    return services.conversation_after_turn(message_id=message_id, timings=timings)
+
+
+@shared_task(name="conversations.mood_decay", time_limit=300)
+def mood_decay() -> dict:
+    """Periodic: let every persona's mood drift back toward its baseline."""
+    return {"changed": services.persona_moods_decay()}
