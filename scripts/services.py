@@ -82,9 +82,21 @@ def postgres_up() -> str:
         if os.geteuid() == 0:
             shutil.chown(PG_DATA, RUN_AS)
         subprocess.run(
-            _as_runner([str(bindir / "initdb"), "-D", str(PG_DATA), "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8", "--no-sync"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_runner(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(PG_DATA),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     logfile = VAR / "postgres.log"
     if os.geteuid() == 0 and not logfile.exists():
@@ -92,9 +104,21 @@ def postgres_up() -> str:
         shutil.chown(logfile, RUN_AS)
     opts = f"-h 127.0.0.1 -p {PG_PORT} -k {PG_DATA} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
     subprocess.run(
-        _as_runner([str(bindir / "pg_ctl"), "-D", str(PG_DATA), "-l", str(logfile), "-w",
-                    "-o", opts, "start"]),
-        check=True, stdout=subprocess.DEVNULL,
+        _as_runner(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(PG_DATA),
+                "-l",
+                str(logfile),
+                "-w",
+                "-o",
+                opts,
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     log(f"PostgreSQL with pgvector on 127.0.0.1:{PG_PORT}")
     return url
@@ -104,7 +128,8 @@ def postgres_down() -> None:
     if (PG_DATA / "postmaster.pid").exists():
         subprocess.run(
             _as_runner([str(pg_bin() / "pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "stop"]),
-            check=False, stdout=subprocess.DEVNULL,
+            check=False,
+            stdout=subprocess.DEVNULL,
         )
 
 
@@ -116,14 +141,30 @@ def redis_up() -> str:
     if server is None:
         if os.geteuid() == 0 and shutil.which("apt-get"):
             log("installing redis-server with apt-get")
-            subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "redis-server"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             server = shutil.which("redis-server")
         if server is None:
             raise SystemExit("Redis is not running and redis-server is not installed")
     subprocess.run(
-        [server, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-         "--save", "", "--appendonly", "no", "--dir", str(VAR)],
+        [
+            server,
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(REDIS_PORT),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(VAR),
+        ],
         check=True,
     )
     for _ in range(50):
