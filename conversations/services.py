@@ -35,7 +35,7 @@ from conversations import selectors
 from conversations.llm import get_provider
 from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
-from personamcp import jobs
+from personamcp import jobs, metrics
 from personamcp.exceptions import (
     Busy,
     Cancelled,
@@ -331,6 +331,7 @@ def conversation_send_message(
         )
         timing["persistence_ms"] = _ms(start)
     timing["total_ms"] = _ms(started)
+    metrics.observe_turn(timing)
     if status == Message.Status.COMPLETE and reply:
         from conversations import tasks
 
