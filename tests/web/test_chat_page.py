@@ -90,7 +90,8 @@ def test_staff_logs_in_picks_a_persona_and_chats_with_a_streamed_reply(
     partial = page.evaluate("window.__streamTexts")
     assert len(partial) > 1, partial
     assert all(final.startswith(p) for p in partial) and len(partial[0]) < len(final)
-    assert page.is_enabled("#send-button")
+    # the composer comes back once the panel refresh after the turn is done
+    page.wait_for_selector("#send-button:not([disabled])", timeout=10_000)
 
     # The panel follows the turn: the relationship with this staff user now has an interaction
     # (post-turn work runs after commit; the page hears of it through events or re-fetching).
@@ -169,7 +170,8 @@ def test_dev_mode_page_shows_llm_errors_and_reconnects_after_a_server_restart(
     assert page.get_attribute("#error-banner", "data-code") == "-32010"
     assert "language model is unavailable" in page.text_content("#error-text")
     page.wait_for_selector('.msg-assistant[data-state="failed"]')
-    assert page.is_enabled("#send-button")
+    # the composer comes back once the panel refresh after the turn is done
+    page.wait_for_selector("#send-button:not([disabled])", timeout=10_000)
     page.click("#error-close")
     assert page.is_hidden("#error-banner")
 
