@@ -22,6 +22,8 @@ from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
 
 log = logging.getLogger(__name__)
+# Methods that generate replies and can be stopped by conversation.cancel.
+CANCELLABLE = ("conversation.send_message", "room.send", "room.step")
 
 
 def _conversation(ctx: RpcContext, conversation_id: str):
@@ -72,11 +74,12 @@ def conversation_send_message(ctx: RpcContext, params: SendMessageParams) -> dic
 
 @rpc_method("conversation.cancel", params=CancelParams, result=CancelOut, scope="write")
 async def conversation_cancel(ctx: RpcContext, params: CancelParams) -> dict:
-    """Stop a streaming ``conversation.send_message`` of this connection by its request id."""
+    """Stop a streaming ``conversation.send_message`` (or ``room.send`` / ``room.step``) of
+    this connection by its request id."""
     target = ctx.session.in_flight.get(params.request_id)
     if target is None and isinstance(params.request_id, str) and params.request_id.isdigit():
         target = ctx.session.in_flight.get(int(params.request_id))
-    if target is None or target is ctx or target.method != "conversation.send_message":
+    if target is None or target is ctx or target.method not in CANCELLABLE:
         return {"cancelled": False}
     target.cancel_event.set()
     return {"cancelled": True}
@@ -119,3 +122,6 @@ def conversation_end(ctx: RpcContext, params: EndParams) -> dict:
     if ctx.session.active_conversation_id == str(conversation.id):
         ctx.session.active_conversation_id = None
     return result
+
+
+from conversations import room_rpc  # noqa: E402,F401

@@ -317,7 +317,12 @@ def conversation_send_message(
             content=content,
             reply=reply,
             status=status,
-            prompt={**prompt.as_json(), "provider": provider.name, "model": provider.model},
+            prompt={
+                **prompt.as_json(),
+                "provider": provider.name,
+                "model": provider.model,
+                "sender": sender,  # who said it (rooms: one conversation, many speakers)
+            },
             memories_used=[
                 {"id": m.id, "score": round(m.score, 4), "scores": _scores(s), "content": m.content}
                 for m, s in zip(memories, scored, strict=True)
@@ -416,6 +421,7 @@ def _store_turn(
             display_name
             and display_name != conversation.participant_name
             and display_name != sender
+            and sender == conversation.participant  # a room's conversation keeps its name
         ):
             updates["participant_name"] = display_name[:255]
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
@@ -450,7 +456,12 @@ def conversation_after_turn(*, message_id: int, timings: dict | None = None) -> 
         .first()
     )
     user_text = said.content if said else ""
-    who = conversation.participant_name or conversation.participant
+    # The turn's own sender: in a room one conversation hears several speakers.
+    participant = (reply.prompt or {}).get("sender") or conversation.participant
+    if participant != conversation.participant and said is not None:
+        who = said.speaker or participant
+    else:
+        who = conversation.participant_name or conversation.participant
     done: dict[str, Any] = {}
 
     from memory.services import memory_store
@@ -461,7 +472,7 @@ def conversation_after_turn(*, message_id: int, timings: dict | None = None) -> 
         content=exchange,
         kind="episodic",
         importance=None,  # scored by the memory app (heuristic, refined by the LLM if any)
-        about=conversation.participant,
+        about=participant,
         metadata={
             "conversation_id": str(conversation.id),
             "message_id": reply.id,
@@ -494,9 +505,11 @@ def conversation_after_turn(*, message_id: int, timings: dict | None = None) -> 
 
     rel = relationship_record_interaction(
         persona=persona,
-        other_id=conversation.participant,
+        other_id=participant,
         other_kind="participant",
-        other_name=conversation.participant_name,
+        other_name=who
+        if participant != conversation.participant
+        else conversation.participant_name,
         quality=max(-1.0, min(1.0, 0.15 + appraisal.valence)),
     )
     done["relationship_stage"] = rel.stage

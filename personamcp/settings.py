@@ -244,6 +244,11 @@ MOOD_HALF_LIFE_HOURS = env_float("MOOD_HALF_LIFE_HOURS", 6.0, minimum=0.01)
 MOOD_SENSITIVITY = env_float("MOOD_SENSITIVITY", 0.35, minimum=0.0)
 MOOD_DECAY_INTERVAL = env_float("MOOD_DECAY_INTERVAL", 900.0, minimum=10.0)  # seconds
 
+# --- rooms ---
+ROOM_TRANSCRIPT_LINES = env_int("ROOM_TRANSCRIPT_LINES", 20, minimum=0)  # lines in the context
+ROOM_MAX_MEMBERS = env_int("ROOM_MAX_MEMBERS", 12, minimum=1)
+ROOM_MAX_STEP_TURNS = env_int("ROOM_MAX_STEP_TURNS", 20, minimum=1)
+
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
 LOGGING = {

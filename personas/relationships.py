@@ -23,6 +23,8 @@ make an acquaintance a friend, ~18 a close friend).
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -68,6 +70,17 @@ def _resolve_other(other_id: str) -> tuple[str, str, str]:
     return str(other.id), Relationship.OtherKind.PERSONA, other.name
 
 
+def _persona_by_uuid(participant: str) -> Persona | None:
+    """The persona whose UUID is this participant id (a persona speaking to another one)."""
+    try:
+        pk = uuid.UUID(str(participant))
+    except ValueError:
+        return None
+    if str(pk) != participant:
+        return None
+    return Persona.objects.filter(pk=pk).only("id", "name").first()
+
+
 # --- selectors -----------------------------------------------------------------------------
 
 
@@ -88,6 +101,14 @@ def relationship_get_for_participant(*, persona: Persona, participant: str) -> R
     found = Relationship.objects.filter(persona=persona, other_id=participant).first()
     if found is not None:
         return found
+    other = _persona_by_uuid(participant)
+    if other is not None:
+        return Relationship(
+            persona=persona,
+            other_id=participant,
+            other_kind=Relationship.OtherKind.PERSONA,
+            other_name=other.name,
+        )
     return Relationship(
         persona=persona, other_id=participant, other_kind=Relationship.OtherKind.PARTICIPANT
     )
@@ -152,6 +173,12 @@ def relationship_record_interaction(
     if other_kind is None:
         other_id, other_kind, resolved_name = _resolve_other(other_id)
         other_name = other_name or resolved_name
+    elif other_kind == Relationship.OtherKind.PARTICIPANT:
+        # A participant id that is a persona's UUID is that persona (persona-to-persona talk).
+        speaker = _persona_by_uuid(other_id)
+        if speaker is not None:
+            other_kind = Relationship.OtherKind.PERSONA
+            other_name = other_name or speaker.name
     quality = max(-1.0, min(1.0, float(quality)))
     with transaction.atomic():
         try:

@@ -1,0 +1,179 @@
+"""REST views of rooms (parity with room.* on /mcp).
+
+``POST /api/rooms/{id}/messages/`` (and ``.../step/``) answer with JSON, or with Server-Sent
+Events when the body has ``"stream": true`` or the request sends ``Accept: text/event-stream``:
+``event: chunk`` (``{room_id, persona_id, conversation_id, index, delta}``) while the personas
+speak, then ``event: done`` with the same object as the JSON answer (or ``event: error``).
+"""
+
+from __future__ import annotations
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations import rooms
+from conversations.api import EventStreamRenderer, _stream_async, _stream_sync, participant_of
+from conversations.models import Room
+from conversations.room_schemas import (
+    RoomCloseOut,
+    RoomCreateParams,
+    RoomHistoryOut,
+    RoomHistoryParams,
+    RoomListOut,
+    RoomListParams,
+    RoomOut,
+    RoomSendOut,
+    RoomSendParams,
+    RoomStepOut,
+    RoomStepParams,
+)
+from personamcp.api import parse
+from personamcp.auth import require_persona
+from personamcp.schemas import validate
+from personas.api import resolve_persona
+
+
+def _room(request, room_id: str) -> Room:
+    room = rooms.room_get(room_id=room_id)
+    rooms.room_check_access(
+        room=room, check=lambda p: require_persona(request.principal, str(p.id))
+    )
+    return room
+
+
+def _answer(request, stream: bool, run) -> Response | StreamingHttpResponse:
+    """JSON, or SSE when asked for: ``run(on_chunk=..., cancel_event=...)`` does the work."""
+    if not (stream or "text/event-stream" in request.headers.get("Accept", "")):
+        return Response(run(on_chunk=None, cancel_event=None))
+    is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
+    body = _stream_async(run) if is_asgi else _stream_sync(run)
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class RoomListView(APIView):
+    @extend_schema(
+        operation_id="rooms_list",
+        parameters=[OpenApiParameter("persona", str), OpenApiParameter("limit", int)],
+        responses=RoomListOut,
+    )
+    def get(self, request):
+        """Rooms, newest first (same as ``room.list``)."""
+        query = request.query_params
+        params = validate(
+            RoomListParams,
+            {
+                k: v
+                for k, v in {
+                    "persona_id": query.get("persona") or query.get("persona_id"),
+                    "limit": query.get("limit"),
+                }.items()
+                if v is not None
+            },
+        )
+        persona = resolve_persona(request, params.persona_id) if params.persona_id else None
+        found = rooms.room_list(
+            persona=persona, persona_ids=request.principal.persona_ids, limit=params.limit
+        )
+        return Response({"rooms": [rooms.room_data(r) for r in found]})
+
+    @extend_schema(request=RoomCreateParams, responses={201: RoomOut})
+    def post(self, request):
+        """Create a room (same as ``room.create``)."""
+        params = parse(request, RoomCreateParams)
+        personas = rooms.room_personas(
+            persona_ids=params.persona_ids,
+            check=lambda p: require_persona(request.principal, str(p.id)),
+        )
+        room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
+        return Response(rooms.room_data(room), status=201)
+
+
+class RoomDetailView(APIView):
+    @extend_schema(responses=RoomOut)
+    def get(self, request, room_id: str):
+        """One room (same as ``room.get``)."""
+        return Response(rooms.room_data(_room(request, room_id)))
+
+
+class RoomMessagesView(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("before", int)],
+        responses=RoomHistoryOut,
+    )
+    def get(self, request, room_id: str):
+        """Lines of a room, oldest first (same as ``room.history``)."""
+        query = request.query_params
+        params = validate(
+            RoomHistoryParams,
+            {
+                k: v
+                for k, v in {
+                    "room_id": room_id,
+                    "limit": query.get("limit"),
+                    "before": query.get("before"),
+                }.items()
+                if v is not None
+            },
+        )
+        room = _room(request, room_id)
+        lines = rooms.room_history(room=room, limit=params.limit, before=params.before)
+        return Response(
+            {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
+        )
+
+    @extend_schema(request=RoomSendParams, responses=RoomSendOut)
+    def post(self, request, room_id: str):
+        """Say something in a room (same as ``room.send``)."""
+        params = parse(request, RoomSendParams, extra={"room_id": room_id})
+        room = _room(request, room_id)
+
+        def run(*, on_chunk, cancel_event) -> dict:
+            return rooms.room_send(
+                room=room,
+                content=params.content,
+                sender=params.sender or participant_of(request.principal),
+                sender_name=params.sender_name,
+                stream=on_chunk is not None,
+                on_chunk=on_chunk,
+                cancel_event=cancel_event,
+            )
+
+        return _answer(request, params.stream, run)
+
+
+class RoomStepView(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(request=RoomStepParams, responses=RoomStepOut)
+    def post(self, request, room_id: str):
+        """Let the personas talk among themselves (same as ``room.step``)."""
+        params = parse(request, RoomStepParams, extra={"room_id": room_id})
+        room = _room(request, room_id)
+
+        def run(*, on_chunk, cancel_event) -> dict:
+            return rooms.room_step(
+                room=room,
+                turns=params.turns,
+                stream=on_chunk is not None,
+                on_chunk=on_chunk,
+                cancel_event=cancel_event,
+            )
+
+        return _answer(request, params.stream, run)
+
+
+class RoomCloseView(APIView):
+    @extend_schema(request=None, responses=RoomCloseOut)
+    def post(self, request, room_id: str):
+        """Close a room (same as ``room.close``)."""
+        room = rooms.room_close(room=_room(request, room_id))
+        return Response({"closed": True, "room": rooms.room_data(room)})

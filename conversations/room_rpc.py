@@ -1,0 +1,136 @@
+"""room.* JSON-RPC methods: thin wrappers over conversations.rooms.
+
+Every method checks that the caller's key covers every member persona of the room.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from conversations import rooms
+from conversations.models import Room
+from conversations.room_schemas import (
+    RoomCloseOut,
+    RoomCreateParams,
+    RoomHistoryOut,
+    RoomHistoryParams,
+    RoomListOut,
+    RoomListParams,
+    RoomOut,
+    RoomRefParams,
+    RoomSendOut,
+    RoomSendParams,
+    RoomStepOut,
+    RoomStepParams,
+)
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import rpc_method
+
+log = logging.getLogger(__name__)
+
+
+def _room(ctx: RpcContext, room_id: str) -> Room:
+    room = rooms.room_get(room_id=room_id)
+    rooms.room_check_access(room=room, check=lambda p: ctx.check_persona(p.id))
+    return room
+
+
+def _callbacks(ctx: RpcContext, room: Room, stream: bool) -> dict:
+    """``room.message`` notifications as replies complete, ``conversation.chunk`` deltas."""
+    if not stream or ctx.is_notification:
+        return {"stream": False}
+
+    def deliver(method: str, params: dict) -> None:
+        try:
+            ctx.notify(method, {"request_id": ctx.request_id, **params})
+        except Exception:  # the client went away: stop generating, keep what we have
+            log.info("could not deliver %s; cancelling the room turn", method)
+            ctx.cancel_event.set()
+
+    return {
+        "stream": True,
+        "on_chunk": lambda chunk: deliver("conversation.chunk", chunk),
+        "on_reply": lambda reply: deliver("room.message", {"room_id": str(room.id), **reply}),
+    }
+
+
+@rpc_method("room.create", params=RoomCreateParams, result=RoomOut, scope="write")
+def room_create(ctx: RpcContext, params: RoomCreateParams) -> dict:
+    """Create a room of several personas (ids or slugs, in speaking order) with a policy:
+    ``natural`` (default), ``round_robin`` or ``addressed_only``."""
+    personas = rooms.room_personas(
+        persona_ids=params.persona_ids, check=lambda p: ctx.check_persona(p.id)
+    )
+    room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
+    return rooms.room_data(room)
+
+
+@rpc_method("room.get", params=RoomRefParams, result=RoomOut)
+def room_get(ctx: RpcContext, params: RoomRefParams) -> dict:
+    """One room with its member personas."""
+    return rooms.room_data(_room(ctx, params.room_id))
+
+
+@rpc_method("room.send", params=RoomSendParams, result=RoomSendOut, scope="write")
+def room_send(ctx: RpcContext, params: RoomSendParams) -> dict:
+    """Say something in a room; the personas its policy picks answer, in turn.
+
+    ``sender`` defaults to this session's user. Result ``{room_id, line_id, replies:
+    [{persona_id, response, message_id, ...}]}``. With ``stream: true`` each reply is also
+    sent as a ``room.message`` notification ``{request_id, room_id, persona_id, response,
+    message_id, ...}`` as soon as it is complete, its text first as ``conversation.chunk``
+    deltas. ``conversation.cancel`` with this request's id stops it.
+    """
+    room = _room(ctx, params.room_id)
+    return rooms.room_send(
+        room=room,
+        content=params.content,
+        sender=params.sender or ctx.session.user_id,
+        sender_name=params.sender_name,
+        cancel_event=ctx.cancel_event,
+        **_callbacks(ctx, room, params.stream),
+    )
+
+
+@rpc_method("room.step", params=RoomStepParams, result=RoomStepOut, scope="write")
+def room_step(ctx: RpcContext, params: RoomStepParams) -> dict:
+    """Let the personas talk among themselves for ``turns`` turns (default 1): each turn the
+    persona picked by the room's policy answers the last line. Result ``{room_id, replies}``
+    as for ``room.send`` (streaming likewise)."""
+    room = _room(ctx, params.room_id)
+    return rooms.room_step(
+        room=room,
+        turns=params.turns,
+        cancel_event=ctx.cancel_event,
+        **_callbacks(ctx, room, params.stream),
+    )
+
+
+@rpc_method("room.history", params=RoomHistoryParams, result=RoomHistoryOut)
+def room_history(ctx: RpcContext, params: RoomHistoryParams) -> dict:
+    """Lines of a room, oldest first (``before``: a line id, for paging back)."""
+    room = _room(ctx, params.room_id)
+    lines = rooms.room_history(room=room, limit=params.limit, before=params.before)
+    return {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
+
+
+@rpc_method("room.list", params=RoomListParams, result=RoomListOut)
+def room_list(ctx: RpcContext, params: RoomListParams) -> dict:
+    """Rooms, newest first (those ``persona_id`` is in); only rooms whose members the key
+    covers."""
+    persona = ctx.resolve_persona(params.persona_id) if params.persona_id else None
+    principal = ctx.principal
+    found = rooms.room_list(
+        persona=persona,
+        persona_ids=principal.persona_ids if principal is not None else None,
+        limit=params.limit,
+    )
+    return {"rooms": [rooms.room_data(r) for r in found]}
+
+
+@rpc_method("room.close", params=RoomRefParams, result=RoomCloseOut, scope="write")
+def room_close(ctx: RpcContext, params: RoomRefParams) -> dict:
+    """Close a room: nothing more can be said in it; each member's conversation for it ends
+    (with its summary memory)."""
+    room = rooms.room_close(room=_room(ctx, params.room_id))
+    return {"closed": True, "room": rooms.room_data(room)}

@@ -1,0 +1,125 @@
+"""Input and output shapes of rooms, shared by the REST API and the JSON-RPC methods."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from conversations.schemas import ParticipantStr
+from personamcp.schemas import Out, Params
+from personas.schemas import PersonaRef
+
+RoomRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Policy = Literal["natural", "round_robin", "addressed_only"]
+
+
+class RoomCreateParams(Params):
+    """``room.create`` / ``POST /api/rooms/``."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    persona_ids: Annotated[list[PersonaRef], Field(min_length=1, max_length=50)]
+    policy: Policy = "natural"
+
+
+class RoomSendParams(Params):
+    """``room.send`` / ``POST /api/rooms/{id}/messages/``."""
+
+    room_id: RoomRef
+    content: Annotated[str, StringConstraints(min_length=1)]
+    sender: ParticipantStr | None = None
+    sender_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    stream: bool = False
+
+
+class RoomStepParams(Params):
+    """``room.step`` / ``POST /api/rooms/{id}/step/``."""
+
+    room_id: RoomRef
+    turns: Annotated[int, Field(ge=1, le=100)] = 1  # capped by ROOM_MAX_STEP_TURNS
+    stream: bool = False
+
+
+class RoomHistoryParams(Params):
+    room_id: RoomRef
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    before: int | None = None
+
+
+class RoomListParams(Params):
+    persona_id: PersonaRef | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class RoomRefParams(Params):
+    """``room.get`` / ``room.close``."""
+
+    room_id: RoomRef
+
+
+class RoomPersonaOut(Out):
+    id: str
+    slug: str
+    name: str
+    position: int
+
+
+class RoomOut(Out):
+    id: str
+    name: str
+    policy: Policy
+    personas: list[RoomPersonaOut]
+    persona_ids: list[str]
+    message_count: int
+    last_message_at: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class RoomListOut(Out):
+    rooms: list[RoomOut]
+
+
+class RoomReplyOut(Out):
+    persona_id: str
+    persona_slug: str
+    persona_name: str
+    response: str
+    message_id: int
+    conversation_id: str
+    line_id: int
+    emotion: str
+
+
+class RoomSendOut(Out):
+    room_id: str
+    line_id: int
+    replies: list[RoomReplyOut]
+
+
+class RoomStepOut(Out):
+    room_id: str
+    replies: list[RoomReplyOut]
+
+
+class RoomLineOut(Out):
+    id: int
+    room_id: str
+    speaker_kind: Literal["participant", "persona"]
+    speaker_id: str
+    speaker_name: str
+    persona_id: str | None
+    content: str
+    message_id: int | None
+    created_at: datetime
+
+
+class RoomHistoryOut(Out):
+    room_id: str
+    messages: list[RoomLineOut]
+
+
+class RoomCloseOut(Out):
+    closed: bool
+    room: RoomOut

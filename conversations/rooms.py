@@ -1,0 +1,596 @@
+"""Rooms: several personas in one conversation (services, selectors and the wire shape).
+
+Every line said in a room is a ``RoomMessage``. A member persona answers through the normal
+turn pipeline (``conversations.services.conversation_send_message``) in its own conversation
+for the room (participant ``room:<room id>``, platform ``room``), with the room's name, its
+participants and the last lines of the room as scene ``context``. The sender of a turn is the
+one it answers: a participant, or, when personas talk among themselves, the speaking persona
+(``sender=str(persona.id)``), so relationships between personas develop as they talk.
+
+Who answers is decided by the room's policy (docs/conversations.md, "Rooms"):
+
+- ``natural``: the personas addressed by name or slug answer, in order of mention; when
+  nobody is addressed one persona answers: the one addressed most recently, then the most
+  extraverted, then the first in member order, never the persona that spoke the last persona
+  line when another member exists;
+- ``round_robin``: the member after the last persona that spoke, in member order;
+- ``addressed_only``: only the addressed personas (nobody addressed: no reply).
+
+``room_step`` lets one persona speak per turn, chosen by the same policy from the last line
+(never its speaker), answering that line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, Max, Prefetch
+from django.utils import timezone
+
+from conversations import services
+from conversations.models import Room, RoomMember, RoomMessage
+from personamcp import events
+from personamcp.exceptions import Busy, RoomNotFound, ValidationFailed
+from personamcp.schemas import iso
+from personas.models import Persona
+from personas.selectors import persona_get
+
+ReplyCallback = Callable[[dict], None]
+ChunkCallback = Callable[[dict], None]
+Access = Callable[[Persona], None]
+
+POLICIES = tuple(Room.Policy.values)
+# Words of a persona's name that do not address it on their own ("Master Elias Verne").
+HONORIFICS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mister",
+        "master",
+        "sir",
+        "lady",
+        "lord",
+        "dame",
+        "madam",
+        "doctor",
+        "dr",
+        "the",
+        "captain",
+        "professor",
+        "father",
+        "mother",
+        "brother",
+        "sister",
+        "old",
+        "young",
+    ]
+)
+
+
+def _conf(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# --- the wire shape ------------------------------------------------------------------------
+
+
+def room_data(room: Room) -> dict:
+    """A room as JSON (the same dict on /api and /mcp).
+
+    ``room_get`` / ``room_list`` prefetch the members and annotate ``line_count`` /
+    ``last_line_at``; other rooms are counted with a query.
+    """
+    members = _members(room)
+    line_count = getattr(room, "line_count", None)
+    last_line_at = getattr(room, "last_line_at", None)
+    if line_count is None:
+        stats = room.lines.aggregate(n=Count("id"), last=Max("created_at"))
+        line_count, last_line_at = stats["n"], stats["last"]
+    return {
+        "id": str(room.id),
+        "name": room.name,
+        "policy": room.policy,
+        "personas": [
+            {"id": str(p.id), "slug": p.slug, "name": p.name, "position": i}
+            for i, p in enumerate(members)
+        ],
+        "persona_ids": [str(p.id) for p in members],
+        "message_count": line_count,
+        "last_message_at": iso(last_line_at),
+        "created_at": iso(room.created_at),
+        "closed_at": iso(room.closed_at),
+    }
+
+
+def room_message_data(line: RoomMessage) -> dict:
+    """One line of a room as JSON."""
+    return {
+        "id": line.id,
+        "room_id": str(line.room_id),
+        "speaker_kind": line.speaker_kind,
+        "speaker_id": line.speaker_id,
+        "speaker_name": line.speaker_name,
+        "persona_id": str(line.persona_id) if line.persona_id else None,
+        "content": line.content,
+        "message_id": line.message_id,
+        "created_at": iso(line.created_at),
+    }
+
+
+# --- selectors -----------------------------------------------------------------------------
+
+
+def _with_members(qs):
+    return qs.prefetch_related(
+        Prefetch(
+            "memberships",
+            queryset=RoomMember.objects.select_related("persona").order_by("position", "id"),
+        )
+    ).annotate(line_count=Count("lines", distinct=True), last_line_at=Max("lines__created_at"))
+
+
+def _members(room: Room) -> list[Persona]:
+    return [m.persona for m in room.memberships.all()]
+
+
+def room_get(*, room_id: str) -> Room:
+    """The room with this id (members prefetched in order); raises ``RoomNotFound``."""
+    try:
+        pk = uuid.UUID(str(room_id))
+    except ValueError:
+        raise RoomNotFound(f"room not found: {room_id}") from None
+    room = _with_members(Room.objects.filter(pk=pk)).first()
+    if room is None:
+        raise RoomNotFound(f"room not found: {room_id}")
+    return room
+
+
+def room_list(
+    *,
+    persona: Persona | None = None,
+    persona_ids: frozenset[str] | None = None,
+    include_closed: bool = True,
+    limit: int = 50,
+) -> list[Room]:
+    """Rooms, newest first: those ``persona`` is in; with ``persona_ids`` (a key's persona
+    scope) only rooms whose members are all among them."""
+    qs = Room.objects.all()
+    if persona is not None:
+        qs = qs.filter(memberships__persona=persona)
+    if persona_ids is not None:
+        qs = qs.exclude(
+            memberships__persona__in=Persona.objects.exclude(
+                id__in=[uuid.UUID(str(p)) for p in persona_ids]
+            )
+        )
+    if not include_closed:
+        qs = qs.filter(closed_at__isnull=True)
+    return list(_with_members(qs.distinct()).order_by("-created_at")[:limit])
+
+
+def room_history(*, room: Room, limit: int = 50, before: int | None = None) -> list[RoomMessage]:
+    """The last ``limit`` lines of a room (before line id ``before``), oldest first."""
+    qs = RoomMessage.objects.filter(room=room)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return list(reversed(qs.order_by("-id")[:limit]))
+
+
+def room_check_access(*, room: Room, check: Access) -> None:
+    """Call ``check(persona)`` (raises ``Forbidden``) for every member of the room."""
+    for persona in _members(room):
+        check(persona)
+
+
+# --- who is addressed, who speaks next ----------------------------------------------------
+
+
+def _name_patterns(persona: Persona) -> list[re.Pattern]:
+    words = {persona.name.strip(), persona.slug, persona.slug.replace("-", " ").replace("_", " ")}
+    words |= {
+        w
+        for w in re.findall(r"[^\W\d_]+", persona.name)
+        if len(w) >= 3 and w.lower() not in HONORIFICS
+    }
+    return [re.compile(rf"(?<![\w-]){re.escape(w)}(?![\w-])", re.IGNORECASE) for w in words if w]
+
+
+def addressed_personas(
+    content: str, members: Sequence[Persona], *, exclude: Persona | None = None
+) -> list[Persona]:
+    """The members named in ``content`` (full name, slug or a name word), in order of first
+    mention; ``exclude`` (the speaker) never addresses itself."""
+    found: list[tuple[int, int, Persona]] = []
+    for order, persona in enumerate(members):
+        if exclude is not None and persona.id == exclude.id:
+            continue
+        positions = [m.start() for p in _name_patterns(persona) if (m := p.search(content))]
+        if positions:
+            found.append((min(positions), order, persona))
+    return [persona for _, _, persona in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def _last_persona_speaker(lines: Sequence[RoomMessage]) -> uuid.UUID | None:
+    for line in reversed(lines):
+        if line.speaker_kind == RoomMessage.SpeakerKind.PERSONA and line.persona_id:
+            return line.persona_id
+    return None
+
+
+def _natural_choice(
+    members: Sequence[Persona], lines: Sequence[RoomMessage], *, avoid: set[uuid.UUID]
+) -> Persona | None:
+    """One persona when nobody is addressed: addressed most recently, then most extraverted,
+    then the first in member order; never one in ``avoid`` if another member exists."""
+    candidates = [p for p in members if p.id not in avoid] or list(members)
+    if not candidates:
+        return None
+    last_addressed: dict[uuid.UUID, int] = {}
+    by_id = {p.id: p for p in members}
+    for index, line in enumerate(lines):
+        speaker = by_id.get(line.persona_id) if line.persona_id else None
+        for persona in addressed_personas(line.content, members, exclude=speaker):
+            last_addressed[persona.id] = index
+    order = {p.id: i for i, p in enumerate(members)}
+    return min(
+        candidates,
+        key=lambda p: (-last_addressed.get(p.id, -1), -p.extraversion, order[p.id]),
+    )
+
+
+def room_next_speakers(
+    *,
+    room: Room,
+    content: str,
+    lines: Sequence[RoomMessage],
+    speaker: Persona | None = None,
+    single: bool = False,
+) -> list[Persona]:
+    """Who answers ``content`` (said by ``speaker``, a member, or by a participant) under the
+    room's policy, given the room's earlier ``lines`` (oldest first). ``single``: one persona
+    at most (``room_step``). The speaker never answers itself."""
+    members = _members(room)
+    others = [p for p in members if speaker is None or p.id != speaker.id]
+    if not others:
+        return []
+    last_persona = _last_persona_speaker(lines)
+    if speaker is not None:
+        last_persona = speaker.id
+    if room.policy == Room.Policy.ROUND_ROBIN:
+        if last_persona is None:
+            return [others[0]]
+        ids = [p.id for p in members]
+        start = ids.index(last_persona) + 1 if last_persona in ids else 0
+        for offset in range(len(members)):
+            candidate = members[(start + offset) % len(members)]
+            if candidate.id != last_persona or len(members) == 1:
+                return [candidate]
+        return []
+    addressed = addressed_personas(content, members, exclude=speaker)
+    if addressed:
+        return addressed[:1] if single else addressed
+    if room.policy == Room.Policy.ADDRESSED_ONLY:
+        return []
+    avoid = {last_persona} if last_persona is not None else set()
+    chosen = _natural_choice(others, lines, avoid=avoid)
+    return [chosen] if chosen is not None else []
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+def room_create(
+    *, name: str, personas: Sequence[Persona], policy: str = Room.Policy.NATURAL
+) -> Room:
+    """Create a room with these member personas (in this order; at least one, no repeats)."""
+    name = (name or "").strip()
+    errors = []
+    if not name:
+        errors.append({"field": "name", "message": "must not be empty"})
+    if policy not in POLICIES:
+        errors.append({"field": "policy", "message": f"must be one of {', '.join(POLICIES)}"})
+    if not personas:
+        errors.append({"field": "persona_ids", "message": "at least one persona is needed"})
+    max_members = int(_conf("ROOM_MAX_MEMBERS", 12))
+    if len(personas) > max_members:
+        errors.append({"field": "persona_ids", "message": f"at most {max_members} personas"})
+    if len({p.id for p in personas}) != len(personas):
+        errors.append({"field": "persona_ids", "message": "a persona is listed twice"})
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        room = Room.objects.create(name=name[:200], policy=policy)
+        RoomMember.objects.bulk_create(
+            [RoomMember(room=room, persona=p, position=i) for i, p in enumerate(personas)]
+        )
+    return room_get(room_id=str(room.id))
+
+
+def room_personas(*, persona_ids: Sequence[str], check: Access | None = None) -> list[Persona]:
+    """Load the personas of ``persona_ids`` (ids or slugs; ``PersonaNotFound`` otherwise) and
+    pass each to ``check`` (the caller's key scope)."""
+    personas = []
+    for ref in persona_ids:
+        persona = persona_get(persona_id=ref)
+        if check is not None:
+            check(persona)
+        personas.append(persona)
+    return personas
+
+
+def _room_lock_ttl() -> int:
+    return int(max(120, 3 * settings.LLM_TIMEOUT))
+
+
+@contextlib.contextmanager
+def room_turn_lock(room: Room) -> Iterator[Callable[[], None]]:
+    """One ``room_send`` / ``room_step`` at a time per room, across processes (``Busy``).
+
+    Yields a function that extends the lock; it is called before each reply."""
+    key = f"room-turn:{room.id}"
+    token = uuid.uuid4().hex
+    ttl = _room_lock_ttl()
+    if not cache.add(key, token, timeout=ttl):
+        raise Busy(f"room {room.id} is already generating replies")
+    try:
+        yield lambda: cache.touch(key, ttl)
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def _ensure_open(room: Room) -> None:
+    if room.closed_at is not None:
+        raise ValidationFailed([{"field": "room_id", "message": "this room is closed"}])
+
+
+def _add_line(
+    *,
+    room: Room,
+    speaker_kind: str,
+    speaker_id: str,
+    speaker_name: str,
+    content: str,
+    persona: Persona | None = None,
+    message_id: int | None = None,
+) -> RoomMessage:
+    with transaction.atomic():
+        line = RoomMessage.objects.create(
+            room=room,
+            speaker_kind=speaker_kind,
+            speaker_id=speaker_id[:255],
+            speaker_name=speaker_name[:255],
+            persona=persona,
+            content=content,
+            message_id=message_id,
+        )
+        events.publish(
+            events.ROOM_MESSAGE, kind="room", keys=(str(room.id),), data=room_message_data(line)
+        )
+    return line
+
+
+def _transcript(lines: Sequence[RoomMessage], *, exclude_id: int | None) -> list[str]:
+    count = int(_conf("ROOM_TRANSCRIPT_LINES", 20))
+    if count <= 0:
+        return []
+    kept = [line for line in lines if line.id != exclude_id][-count:]
+    return [f"{line.speaker_name or line.speaker_id}: {line.content}" for line in kept]
+
+
+def _reply(
+    *,
+    room: Room,
+    persona: Persona,
+    answering: RoomMessage,
+    lines: list[RoomMessage],
+    stream: bool,
+    on_chunk: ChunkCallback | None,
+    on_reply: ReplyCallback | None,
+    cancel_event: threading.Event | None,
+) -> dict:
+    """``persona`` answers the line ``answering`` through the turn pipeline; the reply becomes
+    a line of the room (appended to ``lines``)."""
+    conversation = services.conversation_get_or_start(
+        persona=persona, participant=room.participant, participant_name=room.name, platform="room"
+    )
+    participants = [p.name for p in _members(room)]
+    if answering.speaker_kind == RoomMessage.SpeakerKind.PARTICIPANT:
+        participants.append(answering.speaker_name or answering.speaker_id)
+    chunk_callback = None
+    if stream and on_chunk is not None:
+
+        def chunk_callback(chunk: dict) -> None:
+            on_chunk({**chunk, "room_id": str(room.id), "persona_id": str(persona.id)})
+
+    result = services.conversation_send_message(
+        persona=persona,
+        content=answering.content,
+        sender=answering.speaker_id,
+        sender_name=answering.speaker_name or answering.speaker_id,
+        conversation_id=str(conversation.id),
+        context={
+            "room": room.name,
+            "participants": participants,
+            "transcript": _transcript(lines, exclude_id=answering.id),
+        },
+        platform="room",
+        stream=stream,
+        on_chunk=chunk_callback,
+        cancel_event=cancel_event,
+    )
+    line = _add_line(
+        room=room,
+        speaker_kind=RoomMessage.SpeakerKind.PERSONA,
+        speaker_id=str(persona.id),
+        speaker_name=persona.name,
+        content=result["response"],
+        persona=persona,
+        message_id=result["message_id"],
+    )
+    lines.append(line)
+    reply = {
+        "persona_id": str(persona.id),
+        "persona_slug": persona.slug,
+        "persona_name": persona.name,
+        "response": result["response"],
+        "message_id": result["message_id"],
+        "conversation_id": result["conversation_id"],
+        "line_id": line.id,
+        "emotion": result["emotion"],
+    }
+    if on_reply is not None:
+        on_reply(reply)
+    return reply
+
+
+def _recent_lines(room: Room) -> list[RoomMessage]:
+    # Enough lines for the transcript and for "addressed most recently".
+    count = max(int(_conf("ROOM_TRANSCRIPT_LINES", 20)), 50)
+    return room_history(room=room, limit=count)
+
+
+def room_send(
+    *,
+    room: Room,
+    content: str,
+    sender: str,
+    sender_name: str | None = None,
+    stream: bool = False,
+    on_chunk: ChunkCallback | None = None,
+    on_reply: ReplyCallback | None = None,
+    cancel_event: threading.Event | None = None,
+) -> dict:
+    """A participant says ``content`` in the room; the personas the policy picks answer.
+
+    The line and each reply are stored as room lines and broadcast (``room.message``).
+    ``on_reply(reply)`` is called as each reply completes; ``on_chunk`` receives the streamed
+    deltas (``{room_id, persona_id, conversation_id, index, delta}``) when ``stream``.
+    Raises ``ValidationFailed`` for a closed room or an empty message, ``Busy`` while the
+    room is already answering, and the turn pipeline's errors (``LLMUnavailable``,
+    ``Cancelled``...); replies stored before an error stay in the room.
+
+    Result: ``{room_id, line_id, replies: [{persona_id, persona_slug, persona_name,
+    response, message_id, conversation_id, line_id, emotion}]}``.
+    """
+    _ensure_open(room)
+    max_chars = settings.PERSONAMCP["MAX_MESSAGE_CHARS"]
+    if not content or not content.strip():
+        raise ValidationFailed([{"field": "content", "message": "must not be empty"}])
+    if len(content) > max_chars:
+        raise ValidationFailed(
+            [{"field": "content", "message": f"longer than {max_chars} characters"}]
+        )
+    sender = str(sender)[:255]
+    sender_name = (sender_name or "").strip()[:255] or sender
+    with room_turn_lock(room) as keep_lock:
+        lines = _recent_lines(room)
+        said = _add_line(
+            room=room,
+            speaker_kind=RoomMessage.SpeakerKind.PARTICIPANT,
+            speaker_id=sender,
+            speaker_name=sender_name,
+            content=content,
+        )
+        speakers = room_next_speakers(room=room, content=content, lines=lines)
+        lines.append(said)
+        replies = []
+        for persona in speakers:
+            keep_lock()
+            replies.append(
+                _reply(
+                    room=room,
+                    persona=persona,
+                    answering=said,
+                    lines=lines,
+                    stream=stream,
+                    on_chunk=on_chunk,
+                    on_reply=on_reply,
+                    cancel_event=cancel_event,
+                )
+            )
+    return {"room_id": str(room.id), "line_id": said.id, "replies": replies}
+
+
+def room_step(
+    *,
+    room: Room,
+    turns: int = 1,
+    stream: bool = False,
+    on_chunk: ChunkCallback | None = None,
+    on_reply: ReplyCallback | None = None,
+    cancel_event: threading.Event | None = None,
+) -> dict:
+    """The personas talk among themselves for ``turns`` turns: each turn the persona the
+    policy picks from the last line (never its speaker) answers that line, speaking to the
+    room. Stops early when the policy picks nobody (``addressed_only`` with nobody named).
+
+    Raises ``ValidationFailed`` for a closed room or a room with no line yet. Result:
+    ``{room_id, replies: [...]}`` shaped like ``room_send``'s replies.
+    """
+    _ensure_open(room)
+    max_turns = int(_conf("ROOM_MAX_STEP_TURNS", 20))
+    if not 1 <= turns <= max_turns:
+        raise ValidationFailed([{"field": "turns", "message": f"must be 1..{max_turns}"}])
+    by_id = {p.id: p for p in _members(room)}
+    replies: list[dict] = []
+    with room_turn_lock(room) as keep_lock:
+        lines = _recent_lines(room)
+        if not lines:
+            raise ValidationFailed(
+                [{"field": "room_id", "message": "the room has no messages yet: send one first"}]
+            )
+        for _ in range(turns):
+            if cancel_event is not None and cancel_event.is_set():
+                break
+            last = lines[-1]
+            speaker = by_id.get(last.persona_id) if last.persona_id else None
+            nxt = room_next_speakers(
+                room=room, content=last.content, lines=lines[:-1], speaker=speaker, single=True
+            )
+            if not nxt:
+                break
+            keep_lock()
+            replies.append(
+                _reply(
+                    room=room,
+                    persona=nxt[0],
+                    answering=last,
+                    lines=lines,
+                    stream=stream,
+                    on_chunk=on_chunk,
+                    on_reply=on_reply,
+                    cancel_event=cancel_event,
+                )
+            )
+    return {"room_id": str(room.id), "replies": replies}
+
+
+def room_close(*, room: Room) -> Room:
+    """Close a room: no more lines; each member's conversation for it is ended (with its
+    summary memory). Closing twice is harmless."""
+    if room.closed_at is not None:
+        return room
+    from conversations.models import Conversation
+
+    with transaction.atomic():
+        updated = Room.objects.filter(pk=room.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now()
+        )
+    if updated:
+        open_conversations = Conversation.objects.select_related("persona").filter(
+            participant=room.participant, ended_at__isnull=True
+        )
+        for conversation in open_conversations:
+            services.conversation_end(conversation=conversation)
+    return room_get(room_id=str(room.id))
