@@ -286,3 +286,49 @@ def wait_jobs():
     from personamcp import jobs
 
     return jobs.wait_idle
+
+
+def eventually(check, timeout: float = 60.0, interval: float = 0.1):
+    """Wait for background work (in-process jobs or the Celery worker) until ``check()`` is
+    truthy; returns its value."""
+    from personamcp import jobs
+
+    jobs.wait_idle(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {check}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """Scaled mode: a real Celery worker on this test's database, ready when yielded (embedded
+    mode: None, jobs run in-process)."""
+    if not SCALED:
+        yield None
+        return
+    from personamcp.celery import app
+    from personamcp.tasks import echo
+
+    app.control.purge()  # tasks left by earlier tests point at rows that no longer exist
+    with open(tmp_path / "celery.log", "w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "personamcp", "worker", "-P", "solo", "-c", "1",
+             "--loglevel=warning", "--without-gossip", "--without-mingle", "-Q", "celery",
+             "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=server_env(), stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        echo.delay("ready").get(timeout=60)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from conversations.models import Message
 from conversations.services import conversation_send_message
-from tests.conversations.conftest import eventually
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

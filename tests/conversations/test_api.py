@@ -6,7 +6,7 @@ import pytest
 
 from conversations.models import Message
 from personas.models import Relationship
-from tests.conversations.conftest import eventually
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conversations.models import Message
-from tests.conftest import ROOT, server_env
-from tests.conversations.conftest import eventually
+from tests.conftest import ROOT, eventually, server_env
 from tests.conversations.fakes import FakeLLMServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -17,7 +17,7 @@ from personamcp.exceptions import (
     ValidationFailed,
 )
 from personas.models import PersonaState, Relationship
-from tests.conversations.conftest import eventually
+from tests.conftest import eventually
 from tests.conversations.fakes import closed_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

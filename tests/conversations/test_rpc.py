@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message
-from tests.conversations.conftest import eventually
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

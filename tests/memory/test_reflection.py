@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from memory.models import Memory, MemoryIndexState
 from memory.services import memory_reflect
-from tests.memory.conftest import eventually
+from tests.conftest import eventually
 
 
 def test_offline_reflection_stores_a_summary_citing_sources(alice, store, settings):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conversations.conftest import celery_worker, eventually, fake_ollama  # noqa: F401
+from tests.conftest import eventually  # noqa: F401
+from tests.conversations.conftest import fake_ollama  # noqa: F401
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message, RoomMessage
 from personas.models import Relationship
-from tests.rooms.conftest import eventually
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
-from tests.conftest import ROOT, SCALED, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,46 +52,6 @@ def demo_cast(transactional_db):
     # State loaded now: the ORM refuses to run while Playwright's event loop is active.
     yield {p.slug: p for p in Persona.objects.select_related("state")}
     pip.avatar.storage.delete(pip.avatar.name)
-
-
-@pytest.fixture
-def celery_worker(transactional_db, tmp_path):
-    """Scaled mode: a real Celery worker on this test's database (post-turn work runs there).
-    Embedded mode: nothing (the server runs background jobs in-process)."""
-    if not SCALED:
-        yield None
-        return
-    with open(tmp_path / "celery.log", "w") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "personamcp",
-                "worker",
-                "-P",
-                "solo",
-                "-c",
-                "1",
-                "--loglevel=warning",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"web-{os.getpid()}@%h",
-            ],
-            cwd=ROOT,
-            env=server_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    yield worker
-    worker.terminate()
-    try:
-        worker.wait(20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
 
 
 class Browser:
