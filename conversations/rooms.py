@@ -22,15 +22,13 @@ Who answers is decided by the room's policy (docs/conversations.md, "Rooms"):
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
@@ -38,7 +36,8 @@ from django.utils import timezone
 from conversations import services
 from conversations.models import Room, RoomMember, RoomMessage
 from personamcp import events
-from personamcp.exceptions import Busy, RoomNotFound, ValidationFailed
+from personamcp.exceptions import RoomNotFound, ValidationFailed
+from personamcp.locks import busy_lock
 from personamcp.schemas import iso
 from personas.models import Persona
 from personas.selectors import persona_get
@@ -332,21 +331,15 @@ def _room_lock_ttl() -> int:
     return int(max(120, 3 * settings.LLM_TIMEOUT))
 
 
-@contextlib.contextmanager
-def room_turn_lock(room: Room) -> Iterator[Callable[[], None]]:
+def room_turn_lock(room: Room):
     """One ``room_send`` / ``room_step`` at a time per room, across processes (``Busy``).
 
     Yields a function that extends the lock; it is called before each reply."""
-    key = f"room-turn:{room.id}"
-    token = uuid.uuid4().hex
-    ttl = _room_lock_ttl()
-    if not cache.add(key, token, timeout=ttl):
-        raise Busy(f"room {room.id} is already generating replies")
-    try:
-        yield lambda: cache.touch(key, ttl)
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+    return busy_lock(
+        f"room-turn:{room.id}",
+        ttl=_room_lock_ttl(),
+        message=f"room {room.id} is already generating replies",
+    )
 
 
 def _ensure_open(room: Room) -> None:

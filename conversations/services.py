@@ -17,16 +17,13 @@ on /mcp, ``POST /api/conversations/messages/``, the Matrix bots, the web page an
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -37,12 +34,12 @@ from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
 from personamcp import jobs, metrics
 from personamcp.exceptions import (
-    Busy,
     Cancelled,
     ConversationNotFound,
     DomainError,
     ValidationFailed,
 )
+from personamcp.locks import busy_lock
 from personas.models import TRAITS, Persona, PersonaState
 from personas.relationships import relationship_get_for_participant
 
@@ -104,23 +101,16 @@ def _lock_ttl() -> int:
     return int(max(120, 3 * settings.LLM_TIMEOUT))
 
 
-@contextlib.contextmanager
-def conversation_turn_lock(conversation_id: str) -> Iterator[Callable[[], None]]:
+def conversation_turn_lock(conversation_id: str):
     """One turn at a time per conversation, across processes (the cache is Redis when scaled).
 
-    Yields a function that extends the lock's expiry (long streams call it). The expiry frees
-    the conversation if the process holding the lock dies.
+    Yields a function that extends the lock's expiry (long streams call it).
     """
-    key = f"conversation-turn:{conversation_id}"
-    token = uuid.uuid4().hex
-    ttl = _lock_ttl()
-    if not cache.add(key, token, timeout=ttl):
-        raise Busy(f"conversation {conversation_id} is already generating a reply")
-    try:
-        yield lambda: cache.touch(key, ttl)
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+    return busy_lock(
+        f"conversation-turn:{conversation_id}",
+        ttl=_lock_ttl(),
+        message=f"conversation {conversation_id} is already generating a reply",
+    )
 
 
 # --- the turn -----------------------------------------------------------------------------
