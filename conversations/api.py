@@ -40,11 +40,10 @@ from conversations.schemas import (
 )
 from conversations.serializers import conversation_data, message_data
 from personamcp import errors
-from personamcp.api import parse
+from personamcp.api import parse, parse_query
 from personamcp.auth import Principal, require_persona
 from personamcp.exceptions import DomainError, ValidationFailed
 from personamcp.logging import correlation_id
-from personamcp.schemas import validate
 from personas.api import resolve_persona
 
 log = logging.getLogger(__name__)
@@ -186,19 +185,7 @@ class ConversationListView(APIView):
     )
     def get(self, request):
         """Conversations, most recently active first (same as ``conversation.list``)."""
-        query = request.query_params
-        params = validate(
-            ListParams,
-            {
-                k: v
-                for k, v in {
-                    "persona_id": query.get("persona") or query.get("persona_id"),
-                    "participant": query.get("participant"),
-                    "limit": query.get("limit"),
-                }.items()
-                if v is not None
-            },
-        )
+        params = parse_query(request, ListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
         conversations = selectors.conversation_list(
             persona=persona,
@@ -222,19 +209,7 @@ class ConversationMessagesView(APIView):
     )
     def get(self, request, conversation_id: str):
         """Messages of a conversation, oldest first (same as ``conversation.history``)."""
-        query = request.query_params
-        params = validate(
-            HistoryParams,
-            {
-                k: v
-                for k, v in {
-                    "conversation_id": conversation_id,
-                    "limit": query.get("limit"),
-                    "before": query.get("before"),
-                }.items()
-                if v is not None
-            },
-        )
+        params = parse_query(request, HistoryParams, conversation_id=conversation_id)
         conversation = _conversation(request, conversation_id)
         messages = selectors.message_history(
             conversation=conversation, limit=params.limit, before=params.before

@@ -31,9 +31,8 @@ from conversations.room_schemas import (
     RoomStepOut,
     RoomStepParams,
 )
-from personamcp.api import parse
+from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona
-from personamcp.schemas import validate
 from personas.api import resolve_persona
 
 
@@ -65,18 +64,7 @@ class RoomListView(APIView):
     )
     def get(self, request):
         """Rooms, newest first (same as ``room.list``)."""
-        query = request.query_params
-        params = validate(
-            RoomListParams,
-            {
-                k: v
-                for k, v in {
-                    "persona_id": query.get("persona") or query.get("persona_id"),
-                    "limit": query.get("limit"),
-                }.items()
-                if v is not None
-            },
-        )
+        params = parse_query(request, RoomListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
         found = rooms.room_list(
             persona=persona, persona_ids=request.principal.persona_ids, limit=params.limit
@@ -111,19 +99,7 @@ class RoomMessagesView(APIView):
     )
     def get(self, request, room_id: str):
         """Lines of a room, oldest first (same as ``room.history``)."""
-        query = request.query_params
-        params = validate(
-            RoomHistoryParams,
-            {
-                k: v
-                for k, v in {
-                    "room_id": room_id,
-                    "limit": query.get("limit"),
-                    "before": query.get("before"),
-                }.items()
-                if v is not None
-            },
-        )
+        params = parse_query(request, RoomHistoryParams, room_id=room_id)
         room = _room(request, room_id)
         lines = rooms.room_history(room=room, limit=params.limit, before=params.before)
         return Response(

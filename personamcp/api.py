@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 
 from django.http import Http404
 from rest_framework import exceptions as drf_exc
@@ -74,4 +75,38 @@ def parse(request, model, *, extra: dict | None = None):
         raise ValidationFailed([{"field": "body", "message": "must be a JSON object"}])
     if extra:
         data = {**data, **extra}
+    return validate(model, data)
+
+
+def _is_list(annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return True
+    return any(_is_list(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+
+
+def parse_query(request, model, *, aliases: dict[str, str] | None = None, **fixed):
+    """Validate query-string parameters (plus ``fixed`` values such as URL ids) against a
+    pydantic model. ``aliases`` maps extra query names to fields (``{"persona": "persona_id"}``);
+    list fields accept repeated and comma-separated values."""
+    query = request.query_params
+    names: dict[str, list[str]] = {}
+    for query_name, field in (aliases or {}).items():
+        names.setdefault(field, []).append(query_name)
+    data: dict = {}
+    for field, info in model.model_fields.items():
+        if field in fixed:
+            continue
+        candidates = [field, *names.get(field, [])]
+        if _is_list(info.annotation):
+            values = [
+                v for n in candidates for raw in query.getlist(n) for v in raw.split(",") if v
+            ]
+            if values:
+                data[field] = values
+        else:
+            value = next((query[n] for n in candidates if query.get(n) is not None), None)
+            if value is not None:
+                data[field] = value
+    data.update(fixed)
     return validate(model, data)

@@ -7,7 +7,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from personamcp.api import parse
+from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona
 from personamcp.exceptions import Forbidden, ValidationFailed
 from personamcp.schemas import validate
@@ -51,21 +51,8 @@ class PersonaListView(APIView):
     )
     def get(self, request):
         """List personas (same result as ``persona.list``)."""
+        params = parse_query(request, PersonaListParams, aliases={"tag": "tags"})
         query = request.query_params
-        tags = [t for raw in query.getlist("tag") + query.getlist("tags") for t in raw.split(",")]
-        params = validate(
-            PersonaListParams,
-            {
-                k: v
-                for k, v in {
-                    "search": query.get("search"),
-                    "tags": [t for t in tags if t] or None,
-                    "limit": query.get("limit"),
-                    "cursor": query.get("cursor"),
-                }.items()
-                if v is not None
-            },
-        )
         personas, next_cursor = selectors.persona_list(**params.model_dump())
         if request.principal.persona_ids is not None:
             personas = [p for p in personas if request.principal.may_access(p.id)]
