@@ -14,3 +14,8 @@ class ConversationsConfig(AppConfig):
             every=settings.MOOD_DECAY_INTERVAL,
             task="conversations.mood_decay",
         )
+        jobs.periodic(
+            "conversations.after_turn_recover",
+            every=60,
+            task="conversations.after_turn_recover",
+        )

@@ -77,6 +77,9 @@ class Message(models.Model):
     emotion = models.CharField(max_length=32, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    # When the after-turn work (memory, mood, relationship) of this reply was committed; replies
+    # left unprocessed by a killed process are picked up by ``conversations.after_turn_recover``.
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

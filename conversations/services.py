@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -425,17 +426,23 @@ def conversation_after_turn(*, message_id: int, timings: dict | None = None) -> 
     """Background work of a committed turn: an episodic memory of the exchange with scored
     importance, the persona's new mood (appraisal + decay) and the relationship with the
     sender. State and relationship saves broadcast their events."""
+    with transaction.atomic():
+        # Claim the reply; the claim and every write below commit together, so the work is
+        # done exactly once even when a crashed run is retried or recovered.
+        claimed = Message.objects.filter(
+            pk=message_id, role=Message.Role.ASSISTANT, processed_at__isnull=True
+        ).update(processed_at=timezone.now())
+        if not claimed:
+            return {"skipped": "message not found or already processed"}
+        return _after_turn(message_id=message_id, timings=timings)
+
+
+def _after_turn(*, message_id: int, timings: dict | None) -> dict:
     from conversations.appraisal import appraise, next_state
     from personas.relationships import relationship_record_interaction
     from personas.services import persona_state_update
 
-    reply = (
-        Message.objects.select_related("conversation__persona")
-        .filter(pk=message_id, role=Message.Role.ASSISTANT)
-        .first()
-    )
-    if reply is None:
-        return {"skipped": "message not found"}
+    reply = Message.objects.select_related("conversation__persona").get(pk=message_id)
     if timings:  # the final figures, persistence and total included
         Message.objects.filter(pk=reply.pk).update(timings={**reply.timings, **timings})
     conversation = reply.conversation
@@ -504,6 +511,30 @@ def conversation_after_turn(*, message_id: int, timings: dict | None = None) -> 
     )
     done["relationship_stage"] = rel.stage
     return done
+
+
+def conversation_after_turn_recover(*, older_than_seconds: int = 60, limit: int = 200) -> int:
+    """Run the after-turn work of complete replies that never got it (their process died
+    between the reply's commit and the background job); returns how many were recovered."""
+    now = timezone.now()
+    pending = list(
+        Message.objects.filter(
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.COMPLETE,
+            processed_at__isnull=True,
+            created_at__lt=now - timedelta(seconds=older_than_seconds),
+            created_at__gt=now - timedelta(days=2),
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    recovered = 0
+    for message_id in pending:
+        if "skipped" not in conversation_after_turn(message_id=message_id):
+            recovered += 1
+    if recovered:
+        log.warning("recovered the after-turn work of %d replies", recovered)
+    return recovered
 
 
 def persona_moods_decay() -> int:

@@ -23,3 +23,9 @@ def after_turn(message_id: int, timings: dict | None = None) -> dict:
 def mood_decay() -> dict:
     """Periodic: let every persona's mood drift back toward its baseline."""
     return {"changed": services.persona_moods_decay()}
+
+
+@shared_task(name="conversations.after_turn_recover", time_limit=600)
+def after_turn_recover() -> dict:
+    """Periodic: finish the after-turn work of replies whose process died before doing it."""
+    return {"recovered": services.conversation_after_turn_recover()}
