@@ -89,14 +89,24 @@ def _filters(kinds, min_importance, about) -> Q:
     return q
 
 
-def _pg_candidates(base: Q, query: np.ndarray, k: int) -> list[tuple[Memory, float]]:
+def _pg_candidates(
+    base: Q, query: np.ndarray, k: int, *, exact: bool = False
+) -> list[tuple[Memory, float]]:
     from pgvector.django import CosineDistance
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.MEMORY["HNSW_EF_SEARCH"], k)])
-        # Filtered searches (one persona among many) keep scanning the graph until enough rows
-        # pass the filter instead of returning too few.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if exact:
+            # Other personas' shared/public memories are a thin slice of the table: walking the
+            # HNSW graph for them would scan most of it; the btree on (visibility, persona)
+            # finds them directly and they are ranked exactly.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        else:
+            cursor.execute(
+                "SET LOCAL hnsw.ef_search = %s", [max(settings.MEMORY["HNSW_EF_SEARCH"], k)]
+            )
+            # Filtered searches (one persona among many) keep scanning the graph until enough
+            # rows pass the filter instead of returning too few.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = list(
             Memory.objects.filter(base)
             .defer("embedding")
@@ -225,7 +235,7 @@ def memory_search(
         extra = _filters(kinds, min_importance, about)
         pairs = _pg_candidates(Q(persona=persona) & extra, vector, k)
         if include_shared:
-            pairs += _pg_candidates(_shared_filter(persona) & extra, vector, k)
+            pairs += _pg_candidates(_shared_filter(persona) & extra, vector, k, exact=True)
         objects = {m.id: m for m, _ in pairs}
         rows = [(m.id, m.importance, m.last_accessed_at, sim) for m, sim in pairs]
     else:
