@@ -137,6 +137,7 @@ def main() -> int:
         {
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "PERSONAMCP_VAR_DIR": str(workdir),
+            "EMBEDDING_CACHE_DIR": str(ROOT / "var" / "models"),
             "PERSONAMCP_SCHEDULER": "0",
             "LLM_PROVIDER": "offline",
             "HF_HUB_OFFLINE": "1",

@@ -202,6 +202,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(
             PERSONAMCP_VAR_DIR=str(var_dir),
+            EMBEDDING_CACHE_DIR=str(ROOT / "var" / "models"),  # the model exported once
             PERSONAMCP_SCHEDULER="0",
             PERSONAMCP_RATE_LIMIT=str(10**9),  # counted as usual, never reached
             PERSONAMCP_DEV_MODE="1" if args.dev_mode else "0",

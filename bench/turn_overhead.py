@@ -255,6 +255,7 @@ def run_mode(mode: str, turns: int, sizes: list[int]) -> dict:
     )
     tmp = tempfile.mkdtemp(prefix=f"bench-{mode}-")
     env["PERSONAMCP_VAR_DIR"] = tmp
+    env["EMBEDDING_CACHE_DIR"] = str(ROOT / "var" / "models")  # the model exported once
     if mode == "scaled":
         env.update(scaled_env())
     proc = subprocess.run(

@@ -232,6 +232,8 @@ if LLM_PROVIDER == "openai" and not OPENAI_BASE_URL:
 # Embeddings
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL")  # '' = the packaged all-MiniLM-L6-v2
 EMBEDDING_DIMENSIONS = 384
+# Where the ONNX export of the model is kept (made once, on first use or by prepare_embeddings).
+EMBEDDING_CACHE_DIR = Path(env_str("EMBEDDING_CACHE_DIR") or VAR_DIR / "models")
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", ("auto", "onnx", "torch"), "auto")
 
 # --- conversations ---
