@@ -16,6 +16,7 @@ that cannot be opened is retried once.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import logging
@@ -74,7 +75,7 @@ class LLMStream:
             close()
 
 
-class Provider:
+class Provider(abc.ABC):
     """Base class of the providers."""
 
     name = "base"
@@ -84,6 +85,7 @@ class Provider:
     def model(self) -> str:
         return settings.LLM_MODEL
 
+    @abc.abstractmethod
     def stream(
         self,
         messages: list[dict],
@@ -92,8 +94,7 @@ class Provider:
         max_tokens: int | None = None,
         temperature: float | None = None,
         hints: dict | None = None,
-    ) -> LLMStream:
-        raise NotImplementedError
+    ) -> LLMStream: ...
 
     def complete(
         self,
@@ -191,17 +192,17 @@ class HttpProvider(Provider):
     def _headers(self) -> dict[str, str]:
         return {}
 
-    def _url(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _url(self) -> str: ...
 
-    def _body(self, messages: list[dict], *, stream: bool, max_tokens, temperature) -> dict:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _body(self, messages: list[dict], *, stream: bool, max_tokens, temperature) -> dict: ...
 
-    def _parse_stream(self, response: httpx.Response, stream: LLMStream) -> Iterator[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _parse_stream(self, response: httpx.Response, stream: LLMStream) -> Iterator[str]: ...
 
-    def _parse_complete(self, data: dict) -> tuple[str, dict[str, int]]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _parse_complete(self, data: dict) -> tuple[str, dict[str, int]]: ...
 
     def _open(self, client: httpx.Client, body: dict) -> httpx.Response:
         """Send the request (streaming); retry once when the connection cannot be made."""
@@ -310,8 +311,8 @@ class HttpProvider(Provider):
         except httpx.HTTPError:
             return False
 
-    def _health_url(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _health_url(self) -> str: ...
 
 
 class OllamaProvider(HttpProvider):

@@ -20,6 +20,7 @@ Public API: ``embed(texts)``, ``embed_one(text)``, ``embedding_info()``.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import os
@@ -78,11 +79,11 @@ def _planned_backend() -> str:
     return "torch"
 
 
-class _Encoder:
+class _Encoder(abc.ABC):
     backend = "torch"
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
 
 
 class _TorchEncoder(_Encoder):
