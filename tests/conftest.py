@@ -332,3 +332,28 @@ def celery_worker(transactional_db, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def persona_admin_form(**overrides) -> dict:
+    """POST data of the persona add/change form in the admin (no state inline rows)."""
+    data = {
+        "name": "Admin Made",
+        "slug": "admin-made",
+        "description": "made in the admin",
+        "tag_names": "alpha, beta",
+        **{t: "0.5" for t in ("conscientiousness", "extraversion", "agreeableness", "neuroticism")},
+        "openness": "0.7",
+        "speaking_style": "",
+        "greeting": "",
+        "system_prompt": "",
+        "background": "",
+        "goals": "[]",
+        "interests": "[]",
+        "extra": "{}",
+        "state-TOTAL_FORMS": "0",
+        "state-INITIAL_FORMS": "0",
+        "state-MIN_NUM_FORMS": "0",
+        "state-MAX_NUM_FORMS": "1",
+    }
+    data.update(overrides)
+    return data

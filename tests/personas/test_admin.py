@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from personas.models import Persona
+from tests.conftest import persona_admin_form
 
 pytestmark = pytest.mark.django_db
 
@@ -15,33 +16,6 @@ def staff(client):
     user = get_user_model().objects.create_superuser("boss", "", "pw-123456")
     client.force_login(user)
     return client
-
-
-def _form(**overrides):
-    data = {
-        "name": "Admin Made",
-        "slug": "admin-made",
-        "description": "made in the admin",
-        "tag_names": "alpha, beta",
-        "openness": "0.7",
-        "conscientiousness": "0.5",
-        "extraversion": "0.5",
-        "agreeableness": "0.5",
-        "neuroticism": "0.5",
-        "speaking_style": "",
-        "greeting": "",
-        "system_prompt": "",
-        "background": "",
-        "goals": "[]",
-        "interests": "[]",
-        "extra": "{}",
-        "state-TOTAL_FORMS": "0",
-        "state-INITIAL_FORMS": "0",
-        "state-MIN_NUM_FORMS": "0",
-        "state-MAX_NUM_FORMS": "1",
-    }
-    data.update(overrides)
-    return data
 
 
 def _png(name="face.png"):
@@ -61,7 +35,7 @@ def test_list_search_and_tag_filter_pages_load(staff, demo):
 
 def test_add_with_avatar_creates_persona_state_and_tags(staff, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    response = staff.post("/admin/personas/persona/add/", _form(avatar=_png()))
+    response = staff.post("/admin/personas/persona/add/", persona_admin_form(avatar=_png()))
     assert response.status_code == 302, response.content.decode()[:2000]
     persona = Persona.objects.get(slug="admin-made")
     assert persona.openness == 0.7
@@ -86,9 +60,9 @@ def test_change_and_out_of_range_error(staff, demo):
         "state-0-social_battery": "0.5",
         "state-0-stress": "0.1",
     }
-    bad = staff.post(url, _form(name="Alice", slug="alice", openness="1.5", **state))
+    bad = staff.post(url, persona_admin_form(name="Alice", slug="alice", openness="1.5", **state))
     assert bad.status_code == 200 and "less than or equal to 1.0" in bad.content.decode()
-    ok = staff.post(url, _form(name="Alice T.", slug="alice", **state))
+    ok = staff.post(url, persona_admin_form(name="Alice T.", slug="alice", **state))
     assert ok.status_code == 302
     alice.refresh_from_db()
     assert alice.name == "Alice T." and alice.state.emotion == "happy"

@@ -7,6 +7,8 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
+from tests.conftest import persona_admin_form
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -68,43 +70,16 @@ def _admin_client():
     return client
 
 
-def _admin_form(**overrides) -> dict:
-    data = {
-        "name": "Admin Made",
-        "slug": "admin-made",
-        "description": "",
-        "tag_names": "npc",
-        "openness": "0.5",
-        "conscientiousness": "0.5",
-        "extraversion": "0.5",
-        "agreeableness": "0.5",
-        "neuroticism": "0.5",
-        "speaking_style": "",
-        "greeting": "",
-        "system_prompt": "",
-        "background": "",
-        "goals": "[]",
-        "interests": "[]",
-        "extra": "{}",
-        "state-TOTAL_FORMS": "0",
-        "state-INITIAL_FORMS": "0",
-        "state-MIN_NUM_FORMS": "0",
-        "state-MAX_NUM_FORMS": "1",
-    }
-    data.update(overrides)
-    return data
-
-
 async def test_admin_changes_reach_subscriber(watcher):
     from personas.models import Persona
 
     admin = await sync_to_async(_admin_client)()
-    response = await sync_to_async(admin.post)("/admin/personas/persona/add/", _admin_form())
+    response = await sync_to_async(admin.post)("/admin/personas/persona/add/", persona_admin_form())
     assert response.status_code == 302, response.content.decode()[:3000]
     await expect(watcher, "persona.created", "admin-made")
     persona = await Persona.objects.aget(slug="admin-made")
     url = f"/admin/personas/persona/{persona.pk}/change/"
-    form = _admin_form(description="edited in the admin")
+    form = persona_admin_form(description="edited in the admin")
     response = await sync_to_async(admin.post)(url, form)
     assert response.status_code == 302, response.content.decode()[:3000]
     await expect(watcher, "persona.updated", "admin-made")
