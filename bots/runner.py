@@ -166,7 +166,7 @@ def _avatar_file(bot: BotAccount) -> tuple[Path, str] | None:
         return None
     try:
         path = Path(avatar.path)
-    except (NotImplementedError, ValueError):
+    except (NotImplementedError, ValueError):  # a storage without local files (e.g. S3)
         return None
     if not path.exists():
         return None

@@ -29,4 +29,5 @@ application = ProtocolTypeRouter(
 
 if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":
     jobs.start_embedded_scheduler()
-jobs.warm_up_in_background()
+if os.environ.get("PERSONAMCP_WARMUP", "1") != "0":
+    jobs.warm_up_in_background()

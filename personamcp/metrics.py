@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from personamcp import errors
 from personamcp.auth import bearer_token, principal_from_key, principal_from_user, require
 from personamcp.exceptions import DomainError
 
@@ -63,10 +64,9 @@ def _queue_depth() -> int:
 def metrics_view(request):
     try:
         raw = bearer_token(request.headers.get("Authorization"))
-        principal = principal_from_key(raw) if raw else principal_from_user(request.user)
-        require(principal, "admin")
+        require(principal_from_key(raw) if raw else principal_from_user(request.user), "admin")
     except DomainError as exc:
-        return HttpResponse(exc.message, status=401 if principal_missing(exc) else 403)
+        return HttpResponse(exc.message, status=errors.lookup(exc)[1])
     from personamcp.rpc import consumer
 
     ACTIVE_SESSIONS.set(consumer.active_sessions)
@@ -75,9 +75,3 @@ def metrics_view(request):
     except Exception:  # Redis down: readyz says so; keep serving the other metrics
         QUEUE_DEPTH.set(-1)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
-
-
-def principal_missing(exc: DomainError) -> bool:
-    from personamcp.exceptions import Unauthenticated
-
-    return isinstance(exc, Unauthenticated)

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PERSONAMCP_SCHEDULER", "0")
+# No model loading on a background thread in the test process: a short run could exit while the
+# thread is inside onnxruntime, which aborts the interpreter. Turns load the model when needed.
+os.environ.setdefault("PERSONAMCP_WARMUP", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALED = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
