@@ -34,6 +34,29 @@ ERROR_TABLE: dict[type[exc.DomainError], tuple[int, int]] = {
 }
 
 
+def register_error(code: int, http_status: int):
+    """Class decorator: an app's exception gets its row in the one table.
+
+    Each app declares its exceptions in ``<app>/exceptions.py``::
+
+        @register_error(-32005, 404)
+        class RoomNotFound(NotFound):
+            default_message = "room not found"
+
+    A code belongs to one exception family: registering a code already used by an unrelated
+    class is an error at import time, so the OpenRPC document never lists a code twice.
+    """
+
+    def decorator(cls: type[exc.DomainError]) -> type[exc.DomainError]:
+        for other, (other_code, _) in ERROR_TABLE.items():
+            if other_code == code and other is not cls and not issubclass(cls, other):
+                raise ValueError(f"JSON-RPC error code {code} already belongs to {other.__name__}")
+        ERROR_TABLE[cls] = (code, http_status)
+        return cls
+
+    return decorator
+
+
 def lookup(error: exc.DomainError) -> tuple[int, int]:
     """(rpc_code, http_status) for a domain exception."""
     for cls in type(error).__mro__:
