@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations import selectors
-from conversations.llm import get_provider
+from conversations.llm import StopAtSequences, get_provider
 from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
 from personamcp import jobs, metrics
@@ -172,8 +172,14 @@ def conversation_send_message(
     stream: bool = False,
     on_chunk: ChunkCallback | None = None,
     cancel_event: threading.Event | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    stop: list[str] | None = None,
 ) -> dict:
     """Run one turn: ``sender`` says ``content`` to ``persona``; returns the reply.
+
+    ``max_tokens`` and ``temperature`` go to the LLM (default: the server's settings); the
+    reply ends before the first of the ``stop`` sequences, which is neither streamed nor stored.
 
     With ``stream`` each text delta is passed to ``on_chunk({"conversation_id", "index",
     "delta"})`` as it arrives. Setting ``cancel_event`` stops generation: the partial reply is
@@ -270,9 +276,12 @@ def conversation_send_message(
             llm_stream = provider.stream(
                 prompt.messages,
                 cancel_event=cancel_event,
-                max_tokens=int(_conf("LLM_MAX_TOKENS", 0)) or None,
+                max_tokens=max_tokens or int(_conf("LLM_MAX_TOKENS", 0)) or None,
+                temperature=temperature,
                 hints=hints,
             )
+            if stop:
+                llm_stream = StopAtSequences(llm_stream, stop)
             for index, delta in enumerate(llm_stream):
                 if first_chunk_ms is None:
                     first_chunk_ms = _ms(started)

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "memory",
     "conversations",
     "bots",
+    "openai_compat",
 ]
 
 MIDDLEWARE = [
