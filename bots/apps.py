@@ -7,7 +7,10 @@ class BotsConfig(AppConfig):
     verbose_name = "Bots"
 
     def ready(self) -> None:
-        from bots import tasks  # noqa: F401  (registers the Celery tasks)
+        from bots import (
+            exceptions,  # noqa: F401  (rows in the error table before any request)
+            tasks,  # noqa: F401  (registers the Celery tasks)
+        )
         from personamcp import jobs
 
         jobs.periodic(

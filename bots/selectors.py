@@ -6,8 +6,8 @@ import uuid
 
 from django.db.models import QuerySet
 
+from bots.exceptions import BotNotFound
 from bots.models import BotAccount, BotRun
-from personamcp.exceptions import BotNotFound
 
 
 def _base_qs() -> QuerySet[BotAccount]:

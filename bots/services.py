@@ -24,9 +24,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots import selectors
+from bots.exceptions import BotNotFound
 from bots.models import BotAccount, BotRun
 from personamcp import events
-from personamcp.exceptions import BotNotFound, Conflict, ValidationFailed
+from personamcp.exceptions import Conflict, ValidationFailed
 from personas.models import Persona
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from bots import selectors, services
-from personamcp.exceptions import BotNotFound
+from bots.exceptions import BotNotFound
 
 
 def _bot(bot_id: str):

@@ -6,7 +6,10 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self) -> None:
-        from conversations import tasks  # noqa: F401  (registers the Celery tasks)
+        from conversations import (
+            exceptions,  # noqa: F401  (rows in the error table before any request)
+            tasks,  # noqa: F401  (registers the Celery tasks)
+        )
         from personamcp import jobs
 
         jobs.periodic(

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from personamcp.exceptions import LLMTimeout, LLMUnavailable
+from conversations.exceptions import LLMTimeout, LLMUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,10 @@ from django.db.models import Count, Max, Prefetch
 from django.utils import timezone
 
 from conversations import services
+from conversations.exceptions import RoomNotFound
 from conversations.models import Room, RoomMember, RoomMessage
 from personamcp import events
-from personamcp.exceptions import RoomNotFound, ValidationFailed
+from personamcp.exceptions import ValidationFailed
 from personamcp.locks import busy_lock
 from personamcp.schemas import iso
 from personas.models import Persona

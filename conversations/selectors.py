@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
-from personamcp.exceptions import ConversationNotFound
 from personas.models import Persona
 
 

@@ -30,16 +30,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations import selectors
+from conversations.exceptions import ConversationNotFound
 from conversations.llm import StopAtSequences, get_provider
 from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
 from personamcp import jobs, metrics
-from personamcp.exceptions import (
-    Cancelled,
-    ConversationNotFound,
-    DomainError,
-    ValidationFailed,
-)
+from personamcp.exceptions import Cancelled, DomainError, ValidationFailed
 from personamcp.locks import busy_lock
 from personas.models import TRAITS, Persona, PersonaState
 from personas.relationships import relationship_get_for_participant

@@ -1,5 +1,9 @@
-"""Memory domain exceptions (re-exported from the shared table so callers import one place)."""
+"""Memory domain exceptions, each with its row in the one error table."""
 
-from personamcp.exceptions import Forbidden, MemoryNotFound, PersonaNotFound, ValidationFailed
+from personamcp.errors import register_error
+from personamcp.exceptions import NotFound
 
-__all__ = ["Forbidden", "MemoryNotFound", "PersonaNotFound", "ValidationFailed"]
+
+@register_error(-32004, 404)
+class MemoryNotFound(NotFound):
+    default_message = "memory not found"

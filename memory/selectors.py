@@ -25,8 +25,9 @@ from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from memory.exceptions import MemoryNotFound
 from memory.models import Memory
-from personamcp.exceptions import MemoryNotFound, ValidationFailed
+from personamcp.exceptions import ValidationFailed
 from personas.models import Persona, Relationship
 
 SCORE_TERMS = ("relevance", "recency", "importance")

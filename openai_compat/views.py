@@ -26,23 +26,21 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from conversations.exceptions import ConversationNotFound, LLMTimeout, LLMUnavailable
 from openai_compat.schemas import ChatCompletionRequest
 from personamcp import errors
 from personamcp.auth import Principal, bearer_token, principal_from_key, rate_limit, require
 from personamcp.exceptions import (
     Busy,
-    ConversationNotFound,
     DomainError,
     Forbidden,
-    LLMTimeout,
-    LLMUnavailable,
-    PersonaNotFound,
     RateLimited,
     Unauthenticated,
     ValidationFailed,
 )
 from personamcp.logging import correlation_id
 from personamcp.schemas import validate
+from personas.exceptions import PersonaNotFound
 
 log = logging.getLogger(__name__)
 

@@ -14,28 +14,11 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
-ERROR_TABLE: dict[type[exc.DomainError], tuple[int, int]] = {
-    exc.ValidationFailed: (INVALID_PARAMS, 400),
-    exc.PersonaNotFound: (-32001, 404),
-    exc.NoActivePersona: (-32002, 400),
-    exc.ConversationNotFound: (-32003, 404),
-    exc.MemoryNotFound: (-32004, 404),
-    exc.RoomNotFound: (-32005, 404),
-    exc.BotNotFound: (-32006, 404),
-    exc.NotFound: (-32004, 404),
-    exc.LLMUnavailable: (-32010, 503),
-    exc.LLMTimeout: (-32011, 504),
-    exc.Unauthenticated: (-32020, 401),
-    exc.Forbidden: (-32021, 403),
-    exc.RateLimited: (-32029, 429),
-    exc.Busy: (-32030, 409),
-    exc.Cancelled: (-32031, 409),
-    exc.Conflict: (-32040, 409),
-}
+ERROR_TABLE: dict[type[exc.DomainError], tuple[int, int]] = {}
 
 
 def register_error(code: int, http_status: int):
-    """Class decorator: an app's exception gets its row in the one table.
+    """Class decorator: an exception gets its row in the one table.
 
     Each app declares its exceptions in ``<app>/exceptions.py``::
 
@@ -43,18 +26,38 @@ def register_error(code: int, http_status: int):
         class RoomNotFound(NotFound):
             default_message = "room not found"
 
-    A code belongs to one exception family: registering a code already used by an unrelated
-    class is an error at import time, so the OpenRPC document never lists a code twice.
+    The rule: one code, one class. A subclass that should answer with its parent's code does not
+    register (lookup walks the MRO); registering a code another class already holds is an error
+    at import time, so no code is ambiguous and the OpenRPC document lists each code once.
+    Re-registering the same class (a module imported twice under autoreload) replaces its row.
     """
 
     def decorator(cls: type[exc.DomainError]) -> type[exc.DomainError]:
-        for other, (other_code, _) in ERROR_TABLE.items():
-            if other_code == code and other is not cls and not issubclass(cls, other):
-                raise ValueError(f"JSON-RPC error code {code} already belongs to {other.__name__}")
+        for other, (other_code, _) in list(ERROR_TABLE.items()):
+            same = other.__module__ == cls.__module__ and other.__qualname__ == cls.__qualname__
+            if same:
+                del ERROR_TABLE[other]
+            elif other_code == code:
+                raise ValueError(
+                    f"JSON-RPC error code {code} already belongs to {other.__name__}; "
+                    f"{cls.__name__} needs a code of its own"
+                )
         ERROR_TABLE[cls] = (code, http_status)
         return cls
 
     return decorator
+
+
+# The generic bases. The apps register their own exceptions (``<app>/exceptions.py``, imported
+# by each app's ``ready()``) so the table is complete before a request is served.
+register_error(INVALID_PARAMS, 400)(exc.ValidationFailed)
+register_error(-32007, 404)(exc.NotFound)
+register_error(-32020, 401)(exc.Unauthenticated)
+register_error(-32021, 403)(exc.Forbidden)
+register_error(-32029, 429)(exc.RateLimited)
+register_error(-32030, 409)(exc.Busy)
+register_error(-32031, 409)(exc.Cancelled)
+register_error(-32040, 409)(exc.Conflict)
 
 
 def lookup(error: exc.DomainError) -> tuple[int, int]:

@@ -1,8 +1,9 @@
-"""Domain exceptions shared by every app.
+"""The generic bases of every domain exception.
 
-Services raise these (or app-specific subclasses from ``<app>/exceptions.py``). They are
-translated exactly once at each edge: ``personamcp.rpc.errors`` maps them to JSON-RPC error
-codes and ``personamcp.api.exception_handler`` to HTTP statuses.
+Concrete exceptions live in each app's ``exceptions.py`` (``personas.exceptions.PersonaNotFound``,
+``memory.exceptions.MemoryNotFound``, ...) and register their JSON-RPC code and HTTP status with
+``personamcp.errors.register_error``. They are translated exactly once at each edge:
+``personamcp.errors`` is the one table, used by the RPC dispatcher and the REST exception handler.
 """
 
 from __future__ import annotations
@@ -20,31 +21,9 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
+    """Base of the apps' ``<Entity>NotFound``; each of those has its own code."""
+
     default_message = "not found"
-
-
-class PersonaNotFound(NotFound):
-    default_message = "persona not found"
-
-
-class NoActivePersona(DomainError):
-    default_message = "no active persona: call persona.switch or pass persona_id"
-
-
-class ConversationNotFound(NotFound):
-    default_message = "conversation not found"
-
-
-class MemoryNotFound(NotFound):
-    default_message = "memory not found"
-
-
-class RoomNotFound(NotFound):
-    default_message = "room not found"
-
-
-class BotNotFound(NotFound):
-    default_message = "bot not found"
 
 
 class ValidationFailed(DomainError):
@@ -57,14 +36,6 @@ class ValidationFailed(DomainError):
             errors = [{"field": k, "message": v} for k, v in errors.items()]
         self.errors = errors
         super().__init__(message, data={"errors": errors})
-
-
-class LLMUnavailable(DomainError):
-    default_message = "LLM backend unavailable"
-
-
-class LLMTimeout(DomainError):
-    default_message = "LLM backend timeout"
 
 
 class Unauthenticated(DomainError):

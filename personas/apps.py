@@ -6,4 +6,7 @@ class PersonasConfig(AppConfig):
     verbose_name = "Personas"
 
     def ready(self) -> None:
-        from personas import signals  # noqa: F401  (events on admin/shell edits)
+        from personas import (
+            exceptions,  # noqa: F401  (rows in the error table before any request)
+            signals,  # noqa: F401  (events on admin/shell edits)
+        )

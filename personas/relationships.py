@@ -60,7 +60,7 @@ def _move(value: float, quality: float, step: float) -> float:
 
 def _resolve_other(other_id: str) -> tuple[str, str, str]:
     """(canonical other id, kind, display name): a persona id/slug or a participant id."""
-    from personamcp.exceptions import PersonaNotFound
+    from personas.exceptions import PersonaNotFound
     from personas.selectors import persona_get
 
     try:

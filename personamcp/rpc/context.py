@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from personamcp.auth import Principal, require_persona
-from personamcp.exceptions import NoActivePersona
+from personas.exceptions import NoActivePersona
 
 
 @dataclass

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from conversations.exceptions import LLMTimeout, LLMUnavailable
 from conversations.llm import OfflineProvider, get_provider, provider_available, provider_info
-from personamcp.exceptions import LLMTimeout, LLMUnavailable
 from tests.conversations.fakes import closed_port
 
 MESSAGES = [{"role": "system", "content": "You are Alice."}, {"role": "user", "content": "Hi"}]

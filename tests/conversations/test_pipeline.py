@@ -6,16 +6,10 @@ import threading
 
 import pytest
 
+from conversations.exceptions import ConversationNotFound, LLMTimeout, LLMUnavailable
 from conversations.models import Conversation, Message
 from conversations.services import conversation_end, conversation_send_message
-from personamcp.exceptions import (
-    Busy,
-    Cancelled,
-    ConversationNotFound,
-    LLMTimeout,
-    LLMUnavailable,
-    ValidationFailed,
-)
+from personamcp.exceptions import Busy, Cancelled, ValidationFailed
 from personas.models import PersonaState, Relationship
 from tests.conftest import eventually
 from tests.conversations.fakes import closed_port

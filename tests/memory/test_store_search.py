@@ -11,10 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from memory.embeddings import embed, embed_one, embedding_info
+from memory.exceptions import MemoryNotFound
 from memory.models import Memory, MemoryIndexState
 from memory.selectors import memory_get, memory_list, memory_search, memory_stats
 from memory.services import memory_delete, memory_store, memory_store_many
-from personamcp.exceptions import MemoryNotFound, ValidationFailed
+from personamcp.exceptions import ValidationFailed
 
 
 def test_embeddings_are_normalised_float32_384():

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from bots import runner, selectors
-from personamcp.exceptions import BotNotFound
+from bots.exceptions import BotNotFound
 
 
 class Command(BaseCommand):
