@@ -37,10 +37,7 @@ wants unity && apt_install mono-mcs mono-runtime libmono-system-net-http4.0-cil
 wants unreal && apt_install g++ make libboost-dev
 
 if wants js; then
-  step "js: install (npm ci) and build"
-  if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
-    (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  step "js: install (npm ci, when the lockfile changed) and build"
   make -s -C clients/js build
 fi
 wants unity && { step "unity: compile"; make -s -C clients/unity build; }
