@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.conf import settings
 
 
 class BotsConfig(AppConfig):
@@ -9,14 +8,5 @@ class BotsConfig(AppConfig):
     def ready(self) -> None:
         from bots import (
             exceptions,  # noqa: F401  (rows in the error table before any request)
-            tasks,  # noqa: F401  (registers the Celery tasks)
+            tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
-        from personamcp import jobs
-
-        jobs.periodic(
-            "bots.supervise", every=settings.BOTS["SUPERVISE_INTERVAL"], task="bots.bot_supervise"
-        )
-        # Bot tasks go to the queue of the workers that own bot processes.
-        settings.CELERY_BEAT_SCHEDULE["bots.supervise"]["options"] = {
-            "queue": settings.BOTS["QUEUE"]
-        }

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.conf import settings
 
 
 class ConversationsConfig(AppConfig):
@@ -8,17 +7,10 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         from conversations import (
             exceptions,  # noqa: F401  (rows in the error table before any request)
-            tasks,  # noqa: F401  (registers the Celery tasks)
+            tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
-        from personamcp import jobs
+        from conversations.llm import provider_available, provider_info
+        from personamcp import hooks
 
-        jobs.periodic(
-            "conversations.mood_decay",
-            every=settings.MOOD_DECAY_INTERVAL,
-            task="conversations.mood_decay",
-        )
-        jobs.periodic(
-            "conversations.after_turn_recover",
-            every=60,
-            task="conversations.after_turn_recover",
-        )
+        hooks.info_sections.add("llm", provider_info)
+        hooks.status_fields.add("llm_available", provider_available)

@@ -6,9 +6,12 @@ class MemoryConfig(AppConfig):
     verbose_name = "Memory"
 
     def ready(self) -> None:
-        # Registers the periodic decay/prune tasks (beat schedule or in-process scheduler)
-        # before the ASGI module starts the embedded scheduler.
         from memory import (
             exceptions,  # noqa: F401  (rows in the error table before any request)
-            tasks,  # noqa: F401
+            tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
+        from memory.embeddings import embedding_info, warm_up
+        from personamcp import hooks
+
+        hooks.info_sections.add("embedding", embedding_info)
+        hooks.warm_ups.add("embedding model", warm_up)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-
-from personamcp import jobs
 
 
 @shared_task(name="memory.decay", time_limit=600)
@@ -42,7 +39,3 @@ def rescore_importance_task(memory_id: int) -> float | None:
     from memory.services import memory_rescore_importance
 
     return memory_rescore_importance(memory_id=memory_id)
-
-
-jobs.periodic("memory-decay", every=settings.MEMORY["DECAY_EVERY"], task="memory.decay")
-jobs.periodic("memory-prune", every=settings.MEMORY["PRUNE_EVERY"], task="memory.prune")

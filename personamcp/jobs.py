@@ -16,11 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from personamcp import hooks
+
 log = logging.getLogger(__name__)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _pending: set[Future] = set()
-_periodic: dict[str, tuple[float, str, tuple]] = {}
 
 
 def embedded() -> bool:
@@ -69,10 +70,15 @@ def wait_idle(timeout: float = 30.0) -> None:
                 future.result(timeout=max(0.01, deadline - time.monotonic()))
 
 
-def periodic(name: str, *, every: float, task: str, args: tuple = ()) -> None:
-    """Declare a periodic task: Celery beat in scaled mode, a scheduler thread when embedded."""
-    settings.CELERY_BEAT_SCHEDULE[name] = {"task": task, "schedule": every, "args": args}
-    _periodic[name] = (every, task, args)
+def periodic_plan() -> dict[str, tuple[float, str, tuple]]:
+    """``name -> (every seconds, task name, args)`` of ``settings.CELERY_BEAT_SCHEDULE``.
+
+    The beat schedule is the one declaration of periodic work; the embedded scheduler runs it.
+    """
+    return {
+        name: (float(entry["schedule"]), entry["task"], tuple(entry.get("args", ())))
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+    }
 
 
 _scheduler_started = False
@@ -81,17 +87,18 @@ _scheduler_started = False
 def start_embedded_scheduler() -> None:
     """Start the in-process scheduler (embedded mode, server process only). Idempotent."""
     global _scheduler_started
-    if _scheduler_started or not embedded() or not _periodic:
+    plan = periodic_plan()
+    if _scheduler_started or not embedded() or not plan:
         return
     _scheduler_started = True
 
     def loop() -> None:
         from personamcp.celery import app
 
-        next_run = {name: time.monotonic() + every for name, (every, _, _) in _periodic.items()}
+        next_run = {name: time.monotonic() + every for name, (every, _, _) in plan.items()}
         while True:
             now = time.monotonic()
-            for name, (every, task_name, args) in _periodic.items():
+            for name, (every, task_name, args) in plan.items():
                 if now >= next_run[name]:
                     next_run[name] = now + every
                     with contextlib.suppress(Exception):  # logged; keep the scheduler alive
@@ -99,18 +106,18 @@ def start_embedded_scheduler() -> None:
             time.sleep(1.0)
 
     threading.Thread(target=loop, name="embedded-scheduler", daemon=True).start()
-    log.info("embedded scheduler started: %s", ", ".join(sorted(_periodic)))
+    log.info("embedded scheduler started: %s", ", ".join(sorted(plan)))
 
 
 def warm_up_in_background() -> None:
-    """Load the embedding model on a thread at server start, so the first turn does not wait."""
+    """Run the apps' warm-ups (the embedding model) on a thread at server start, so the first
+    turn does not wait."""
 
     def load() -> None:
-        from memory.embeddings import warm_up
-
-        try:
-            warm_up()
-        except Exception:  # the first turn will retry and report the problem
-            log.exception("could not load the embedding model")
+        for name, warm_up in hooks.warm_ups:
+            try:
+                warm_up()
+            except Exception:  # the first use will retry and report the problem
+                log.exception("warm-up failed: %s", name)
 
     threading.Thread(target=load, name="embedding-warm-up", daemon=True).start()

@@ -167,7 +167,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' tasks modules (see personamcp.jobs)
 
 # --- auth, static, i18n ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -340,4 +339,27 @@ MEMORY = {
     "MAX_PER_PERSONA": env_int("MEMORY_MAX_PER_PERSONA", 200_000, minimum=10),
     "PROTECT_RECENT_DAYS": env_float("MEMORY_PROTECT_RECENT_DAYS", 2.0, minimum=0.0),
     "EMBED_BATCH": env_int("MEMORY_EMBED_BATCH", 64, minimum=1),
+}
+
+# --- periodic tasks -----------------------------------------------------------------------
+# The one declaration of periodic work: Celery beat runs it in scaled mode, and the embedded
+# mode's in-process scheduler (``personamcp.jobs.start_embedded_scheduler``) runs the same
+# entries (``schedule`` in seconds; ``options.queue`` only matters to Celery).
+CELERY_BEAT_SCHEDULE = {
+    "memory-decay": {"task": "memory.decay", "schedule": MEMORY["DECAY_EVERY"]},
+    "memory-prune": {"task": "memory.prune", "schedule": MEMORY["PRUNE_EVERY"]},
+    "conversations.mood_decay": {
+        "task": "conversations.mood_decay",
+        "schedule": MOOD_DECAY_INTERVAL,
+    },
+    "conversations.after_turn_recover": {
+        "task": "conversations.after_turn_recover",
+        "schedule": 60.0,
+    },
+    "bots.supervise": {
+        "task": "bots.bot_supervise",
+        "schedule": BOTS["SUPERVISE_INTERVAL"],
+        # Bot tasks go to the queue of the workers that own bot processes.
+        "options": {"queue": BOTS["QUEUE"]},
+    },
 }

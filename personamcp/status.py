@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from personamcp import hooks
 from personamcp.health import check_database, check_redis
 
 CAPABILITIES = [
@@ -20,15 +21,12 @@ CAPABILITIES = [
 
 
 def system_info() -> dict:
-    from conversations.llm import provider_info
-    from memory.embeddings import embedding_info
-
+    """Name, versions, the apps' sections (``llm``, ``embedding``), capabilities, limits."""
     return {
         "name": "persona-mcp",
         "version": settings.PERSONAMCP["VERSION"],
         "protocol_version": settings.PERSONAMCP["PROTOCOL_VERSION"],
-        "llm": provider_info(),
-        "embedding": embedding_info(),
+        **hooks.info_sections.collect(),
         "capabilities": CAPABILITIES,
         "limits": {
             "max_frame_bytes": settings.PERSONAMCP["MAX_FRAME_BYTES"],
@@ -39,9 +37,7 @@ def system_info() -> dict:
 
 
 def system_status(*, active_sessions: int) -> dict:
-    from conversations.llm import provider_available
-    from personas.models import Persona
-
+    """Health of the database and channel layer, then the apps' fields (LLM, persona count)."""
     database = check_database()
     redis_check = check_redis()
     channel_layer = "redis" if settings.REDIS_URL else "in-memory"
@@ -50,7 +46,6 @@ def system_status(*, active_sessions: int) -> dict:
         "status": "ok" if ok else "degraded",
         "database": database,
         "channel_layer": {"backend": channel_layer, **(redis_check or {"ok": True})},
-        "llm_available": provider_available(),
-        "personas": Persona.objects.count(),
+        **hooks.status_fields.collect(),
         "active_sessions": active_sessions,
     }

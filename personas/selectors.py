@@ -9,7 +9,7 @@ import uuid
 from django.db.models import Q, QuerySet
 
 from personamcp.exceptions import ValidationFailed
-from personas.exceptions import PersonaNotFound
+from personas.exceptions import NoActivePersona, PersonaNotFound
 from personas.models import Persona, PersonaState
 
 
@@ -85,3 +85,22 @@ def persona_stats(*, persona: Persona) -> dict[str, int]:
         if manager is not None:
             stats[name] = manager.count()
     return stats
+
+
+def persona_for_call(ref: str | None, *, with_state: bool = False) -> Persona:
+    """The persona a call names (id or slug); ``None``: the caller has no active persona."""
+    if not ref:
+        raise NoActivePersona()
+    return persona_get(persona_id=ref, with_state=with_state)
+
+
+def persona_directory(*, persona_ids: frozenset[str] | None, limit: int) -> list[Persona]:
+    """Up to ``limit`` personas by name, only those in ``persona_ids`` when a key is limited."""
+    qs = Persona.objects.order_by("name", "id").only("id", "slug", "name", "description")
+    if persona_ids is not None:
+        qs = qs.filter(id__in=persona_ids)
+    return list(qs[:limit])
+
+
+def persona_count() -> int:
+    return Persona.objects.count()

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from personamcp import hooks
 from personamcp.auth import Principal, require_persona
-from personas.exceptions import NoActivePersona
 
 
 @dataclass
@@ -102,22 +102,16 @@ class RpcContext:
         else:
             asyncio.run_coroutine_threadsafe(self.send(message), self.loop).result(timeout=10)
 
-    def persona_ref(self, persona_id: str | None) -> str:
-        """The persona a call is about: the given id/slug or the session's active persona."""
-        if persona_id:
-            return persona_id
-        if self.session.active_persona_id:
-            return self.session.active_persona_id
-        raise NoActivePersona()
-
     def check_persona(self, persona_id: str) -> None:
         """Raise ``Forbidden`` if the caller's key does not cover this persona (by UUID)."""
         require_persona(self.principal, str(persona_id))
 
     def resolve_persona(self, persona_id: str | None, *, with_state: bool = False):
-        """Load the persona (id, slug or active one) and check the key may use it. Sync."""
-        from personas.selectors import persona_get
+        """Load the persona (id, slug or the session's active one) and check the key may use it.
 
-        persona = persona_get(persona_id=self.persona_ref(persona_id), with_state=with_state)
+        Sync. Without either, the personas app raises its ``NoActivePersona``.
+        """
+        ref = persona_id or self.session.active_persona_id
+        persona = hooks.persona_lookup(ref, with_state=with_state)
         self.check_persona(persona.id)
         return persona

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from django.conf import settings
 from pydantic import Field, StringConstraints
 
+from personamcp import hooks
 from personamcp.exceptions import DomainError, ValidationFailed
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import registry, rpc_method
@@ -135,10 +136,10 @@ async def tools_call(ctx: RpcContext, params: ToolCallParams) -> dict:
 
 
 def _persona_resources(ctx: RpcContext) -> list[dict]:
-    from personas.models import Persona
-
     principal = ctx.principal
-    qs = Persona.objects.order_by("name").only("id", "slug", "name", "description")[:500]
+    qs = hooks.persona_directory(
+        persona_ids=None if principal is None else principal.persona_ids, limit=500
+    )
     return [
         {
             "uri": f"persona://{p.slug}",
@@ -148,7 +149,6 @@ def _persona_resources(ctx: RpcContext) -> list[dict]:
             "mimeType": "application/json",
         }
         for p in qs
-        if principal is None or principal.may_access(p.id)
     ]
 
 
@@ -181,8 +181,6 @@ class ReadParams(Params):
 @rpc_method("resources/read", params=ReadParams)
 def resources_read(ctx: RpcContext, params: ReadParams) -> dict:
     """MCP: read a persona card by ``persona://{slug}``."""
-    from personas.rpc import detail
-
     if not params.uri.startswith("persona://"):
         raise ValidationFailed([{"field": "uri", "message": "expected persona://{slug}"}])
     persona = ctx.resolve_persona(params.uri.removeprefix("persona://"), with_state=True)
@@ -191,7 +189,7 @@ def resources_read(ctx: RpcContext, params: ReadParams) -> dict:
             {
                 "uri": params.uri,
                 "mimeType": "application/json",
-                "text": json.dumps(detail(persona), ensure_ascii=False),
+                "text": json.dumps(hooks.persona_document(persona), ensure_ascii=False),
             }
         ]
     }
@@ -224,15 +222,13 @@ class PromptGetParams(Params):
 @rpc_method("prompts/get", params=PromptGetParams)
 def prompts_get(ctx: RpcContext, params: PromptGetParams) -> dict:
     """MCP: render the ``speak_as`` prompt for a persona."""
-    from personas.cards import persona_card_text
-
     if params.name != "speak_as":
         raise ValidationFailed([{"field": "name", "message": f"unknown prompt {params.name!r}"}])
     ref = params.arguments.get("persona")
     if not ref:
         raise ValidationFailed([{"field": "arguments.persona", "message": "required"}])
     persona = ctx.resolve_persona(ref)
-    text = f"You are {persona.name}. Stay in character.\n\n{persona_card_text(persona)}"
+    text = f"You are {persona.name}. Stay in character.\n\n{hooks.persona_card_text(persona)}"
     if params.arguments.get("message"):
         text += f"\n\nAnswer this message in character:\n{params.arguments['message']}"
     return {

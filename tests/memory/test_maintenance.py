@@ -86,7 +86,9 @@ def test_periodic_tasks_are_registered(settings):
 
     assert settings.CELERY_BEAT_SCHEDULE["memory-decay"]["task"] == "memory.decay"
     assert settings.CELERY_BEAT_SCHEDULE["memory-prune"]["task"] == "memory.prune"
-    assert "memory-decay" in jobs._periodic and "memory-prune" in jobs._periodic
+    plan = jobs.periodic_plan()
+    assert plan["memory-decay"] == (settings.MEMORY["DECAY_EVERY"], "memory.decay", ())
+    assert plan["memory-prune"] == (settings.MEMORY["PRUNE_EVERY"], "memory.prune", ())
 
 
 def test_decay_task_runs_the_service(store):

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from personamcp import hooks
 from personamcp.exceptions import DomainError
 from personamcp.models import SCOPES
 from personamcp.services import api_key_create
-from personas.selectors import persona_get
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, scope, persona, quiet, **options):
         try:
-            personas = [persona_get(persona_id=p) for p in persona]
+            personas = [hooks.persona_lookup(p) for p in persona]
             key, raw = api_key_create(name=name, scope=scope, personas=personas)
         except DomainError as exc:
             raise CommandError(exc.message) from None
