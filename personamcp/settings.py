@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "conversations",
     "bots",
     "openai_compat",
+    "lore",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("memory.urls")),
     path("", include("conversations.urls")),
     path("", include("bots.urls")),
+    path("", include("lore.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(
         "docs/",

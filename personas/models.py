@@ -33,19 +33,21 @@ class Persona(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=4000)
+    # Limits fit real character cards (descriptions of tens of thousands of characters): the
+    # prompt's token budget, not the import, decides what reaches the LLM.
+    description = models.TextField(blank=True, max_length=200_000)
     openness = models.FloatField(default=0.5, validators=UNIT)
     conscientiousness = models.FloatField(default=0.5, validators=UNIT)
     extraversion = models.FloatField(default=0.5, validators=UNIT)
     agreeableness = models.FloatField(default=0.5, validators=UNIT)
     neuroticism = models.FloatField(default=0.5, validators=UNIT)
-    speaking_style = models.TextField(blank=True, max_length=1000)
-    background = models.TextField(blank=True, max_length=8000)
+    speaking_style = models.TextField(blank=True, max_length=50_000)
+    background = models.TextField(blank=True, max_length=100_000)
     goals = models.JSONField(default=list, blank=True)
     interests = models.JSONField(default=list, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="personas")
-    greeting = models.TextField(blank=True, max_length=2000)
-    system_prompt = models.TextField(blank=True, max_length=8000)
+    greeting = models.TextField(blank=True, max_length=50_000)
+    system_prompt = models.TextField(blank=True, max_length=50_000)
     avatar = models.ImageField(upload_to="avatars/", blank=True)
     # Fields of imported character cards that this model has no column for, kept verbatim so
     # that an export gives them back.

@@ -32,14 +32,14 @@ class PersonalityPatch(Params):
 
 
 class PersonaWritable(Params):
-    description: Annotated[str, StringConstraints(max_length=4000)] = ""
-    speaking_style: Annotated[str, StringConstraints(max_length=1000)] = ""
-    background: Annotated[str, StringConstraints(max_length=8000)] = ""
+    description: Annotated[str, StringConstraints(max_length=200_000)] = ""
+    speaking_style: Annotated[str, StringConstraints(max_length=50_000)] = ""
+    background: Annotated[str, StringConstraints(max_length=100_000)] = ""
     goals: Annotated[list[ItemStr], Field(max_length=20)] = []
     interests: Annotated[list[ItemStr], Field(max_length=20)] = []
     tags: Annotated[list[TagStr], Field(max_length=20)] = []
-    greeting: Annotated[str, StringConstraints(max_length=2000)] = ""
-    system_prompt: Annotated[str, StringConstraints(max_length=8000)] = ""
+    greeting: Annotated[str, StringConstraints(max_length=50_000)] = ""
+    system_prompt: Annotated[str, StringConstraints(max_length=50_000)] = ""
 
 
 class PersonaCreate(PersonaWritable):
@@ -55,15 +55,15 @@ class PersonaPatch(Params):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     slug: SlugStr | None = None
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    description: Annotated[str, StringConstraints(max_length=200_000)] | None = None
     personality: PersonalityPatch | None = None
-    speaking_style: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    background: Annotated[str, StringConstraints(max_length=8000)] | None = None
+    speaking_style: Annotated[str, StringConstraints(max_length=50_000)] | None = None
+    background: Annotated[str, StringConstraints(max_length=100_000)] | None = None
     goals: Annotated[list[ItemStr], Field(max_length=20)] | None = None
     interests: Annotated[list[ItemStr], Field(max_length=20)] | None = None
     tags: Annotated[list[TagStr], Field(max_length=20)] | None = None
-    greeting: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    system_prompt: Annotated[str, StringConstraints(max_length=8000)] | None = None
+    greeting: Annotated[str, StringConstraints(max_length=50_000)] | None = None
+    system_prompt: Annotated[str, StringConstraints(max_length=50_000)] | None = None
 
 
 class PersonaListParams(Params):

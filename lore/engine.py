@@ -1,0 +1,559 @@
+"""The World Info (lorebook) engine: which entries reach the prompt of one turn, and why.
+
+A pure module: no database, no Django. ``compile_entries`` turns entries (plain dicts in the
+Character Card V2/V3 ``character_book`` entry shape, SillyTavern's extras in ``extensions``)
+into matchers once; ``select_entries`` scans the recent messages for a turn and returns the
+activated entries with the keys that fired them.
+
+Semantics (Character Card V2/V3 spec, SillyTavern World Info):
+
+- The scan buffer is the last ``scan_depth`` messages of the history plus the new message
+  (``speaker: text`` lines when ``include_names``). An entry's own ``extensions.scan_depth``
+  overrides the book's. Scan depth 0 scans only the new message.
+- ``keys`` match case-insensitively unless ``case_sensitive`` (entry, or
+  ``extensions.case_sensitive``, or the book default). With ``match_whole_words`` a one-word key
+  matches only as a whole word; a key with spaces matches as written. With ``use_regex`` (or a
+  key written ``/pattern/flags``) a key is a JavaScript-style regular expression; flags ``i``,
+  ``m``, ``s``, ``u``, ``g``, ``y`` are understood (``g``/``y``/``u`` do not change a search).
+- ``selective`` entries also test ``secondary_keys`` with ``extensions.selectiveLogic``:
+  0 AND ANY, 1 NOT ALL, 2 NOT ANY, 3 AND ALL (SillyTavern's numbering). No secondary keys: the
+  primary match alone decides.
+- ``constant`` entries always fire (when ``enabled``). Disabled entries never fire.
+- ``extensions.probability`` (0..100) with ``useProbability`` rolls once per activation.
+- Recursive scanning (book ``recursive_scanning``): the content of fired entries (unless
+  ``prevent_recursion``) is scanned again for the keys of the entries not fired yet (unless
+  ``exclude_recursion``); ``delay_until_recursion`` entries only fire from such a pass. Each
+  entry fires at most once, and at most ``max_recursion_steps`` passes run: a chain longer than
+  that stops there and the selection says so (``recursion_capped``).
+- Token budget: fired entries are kept by ``constant`` first, then ``priority`` (default
+  ``insertion_order``) highest first, while their content fits in ``token_budget``; the rest are
+  reported as dropped. The kept entries are returned in insertion order (``insertion_order``
+  ascending: higher numbers sit closer to the end of the prompt).
+- Positions: ``before_char`` / ``after_char`` (around the character definition), ``at_depth``
+  (a message ``extensions.depth`` turns from the end, with ``extensions.role``),
+  ``before_examples`` / ``after_examples`` (around the example dialogue), ``an_top`` /
+  ``an_bottom`` (SillyTavern's author's note: after the history), ``outlet``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+AND_ANY, NOT_ALL, NOT_ANY, AND_ALL = 0, 1, 2, 3
+LOGIC_NAMES = {AND_ANY: "AND ANY", NOT_ALL: "NOT ALL", NOT_ANY: "NOT ANY", AND_ALL: "AND ALL"}
+# SillyTavern's numeric positions (``extensions.position``) and our names for them.
+POSITIONS = {
+    0: "before_char",
+    1: "after_char",
+    2: "an_top",
+    3: "an_bottom",
+    4: "at_depth",
+    5: "before_examples",
+    6: "after_examples",
+    7: "outlet",
+}
+POSITION_NUMBERS = {name: number for number, name in POSITIONS.items()}
+ROLES = {0: "system", 1: "user", 2: "assistant"}
+DEFAULT_SCAN_DEPTH = 2
+DEFAULT_TOKEN_BUDGET = 1024
+DEFAULT_MAX_RECURSION_STEPS = 5
+MAX_RECURSION_STEPS_LIMIT = 50
+_WORD = re.compile(r"\w+")
+_JS_REGEX = re.compile(r"^/(.+)/([a-z]*)$", re.DOTALL)
+_JS_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "g": 0, "y": 0, "u": 0}
+
+
+class LoreError(ValueError):
+    """Bad lorebook data; ``field`` names the offending field (``entries.3.keys.0``)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token (the same rough rule as the prompt builder)."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def parse_js_regex(key: str, *, case_sensitive: bool, field: str = "key") -> re.Pattern:
+    """A ``/pattern/flags`` key (or a bare pattern) as a compiled Python regex.
+
+    JavaScript syntax that Python spells differently is translated: named groups
+    ``(?<name>…)`` become ``(?P<name>…)`` and ``\\k<name>`` becomes ``(?P=name)``.
+    """
+    match = _JS_REGEX.match(key)
+    pattern, flags_text = (match.group(1), match.group(2)) if match else (key, "")
+    flags = 0 if case_sensitive else re.IGNORECASE
+    for flag in flags_text:
+        if flag not in _JS_FLAGS:
+            raise LoreError(field, f"unknown regular expression flag {flag!r}")
+        flags |= _JS_FLAGS[flag]
+    if match and "i" not in flags_text and case_sensitive:
+        flags &= ~re.IGNORECASE
+    pattern = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
+    pattern = re.sub(r"\\k<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P=\1)", pattern)
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise LoreError(field, f"regular expression does not compile: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _Key:
+    text: str
+    regex: re.Pattern | None  # set for regex keys and whole-word keys with non-word chars
+    folded: str  # the key as compared (lowercased when case-insensitive)
+    word: bool  # a single \w+ word matched as a whole word: a set lookup
+
+
+@dataclass
+class CompiledEntry:
+    """One entry, ready to match. ``source`` is the entry dict it was made from."""
+
+    id: Any
+    lorebook_id: Any
+    source: dict
+    content: str
+    keys: list[_Key]
+    secondary: list[_Key]
+    constant: bool
+    enabled: bool
+    selective: bool
+    logic: int
+    case_sensitive: bool
+    scan_depth: int | None
+    insertion_order: int
+    priority: int
+    position: str
+    depth: int
+    role: str
+    probability: float
+    exclude_recursion: bool
+    prevent_recursion: bool
+    delay_until_recursion: bool
+    tokens: int
+    name: str = ""
+
+
+@dataclass
+class Activation:
+    """An entry that fired: why (``constant``, ``key`` or ``recursion``) and with which keys."""
+
+    entry: CompiledEntry
+    reason: str
+    keys_matched: list[str]
+    secondary_matched: list[str] = field(default_factory=list)
+    step: int = 0  # 0: the message scan; n: the n-th recursion pass
+
+    def as_dict(self) -> dict:
+        e = self.entry
+        return {
+            "lorebook_id": e.lorebook_id,
+            "entry_id": e.id,
+            "name": e.name,
+            "reason": self.reason,
+            "keys_matched": list(self.keys_matched),
+            "secondary_matched": list(self.secondary_matched),
+            "step": self.step,
+            "position": e.position,
+            "depth": e.depth if e.position == "at_depth" else None,
+            "role": e.role,
+            "insertion_order": e.insertion_order,
+            "tokens": e.tokens,
+        }
+
+
+@dataclass
+class Selection:
+    activated: list[Activation]  # kept within the budget, in insertion order
+    dropped: list[Activation]  # fired but over the token budget
+    recursion_steps: int
+    recursion_capped: bool
+    tokens: int
+
+    def by_position(self, position: str) -> list[Activation]:
+        return [a for a in self.activated if a.entry.position == position]
+
+    def used(self) -> list[dict]:
+        """The turn result's ``lore_used`` list."""
+        return [
+            {
+                "lorebook_id": a.entry.lorebook_id,
+                "entry_id": a.entry.id,
+                "keys_matched": list(a.keys_matched),
+            }
+            for a in self.activated
+        ]
+
+
+@dataclass
+class ScanSettings:
+    scan_depth: int = DEFAULT_SCAN_DEPTH
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    recursive_scanning: bool = False
+    max_recursion_steps: int = DEFAULT_MAX_RECURSION_STEPS
+    case_sensitive: bool = False
+    match_whole_words: bool = False
+    include_names: bool = True
+
+
+@dataclass(frozen=True)
+class ScanMessage:
+    speaker: str
+    content: str
+
+
+def _bool(value: Any, default: bool) -> bool:
+    return default if value is None else bool(value)
+
+
+def _int(value: Any, default: int, field: str) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LoreError(field, "must be a number")
+    return int(value)
+
+
+def entry_position(entry: dict) -> str:
+    """Our position name of an entry (``extensions.position`` wins over ``position``)."""
+    ext = entry.get("extensions") or {}
+    number = ext.get("position")
+    if isinstance(number, int) and not isinstance(number, bool) and number in POSITIONS:
+        return POSITIONS[number]
+    position = entry.get("position")
+    if position in POSITION_NUMBERS:
+        return position
+    return "before_char" if position == "before_char" else "after_char"
+
+
+def _compile_key(
+    text: str, *, regex: bool, case_sensitive: bool, whole_words: bool, field: str
+) -> _Key:
+    if not isinstance(text, str):
+        raise LoreError(field, "must be a string")
+    if regex or _JS_REGEX.match(text):
+        return _Key(
+            text, parse_js_regex(text, case_sensitive=case_sensitive, field=field), "", False
+        )
+    folded = text if case_sensitive else text.lower()
+    if whole_words and " " not in folded.strip():
+        if _WORD.fullmatch(folded):
+            return _Key(text, None, folded, True)
+        flags = 0 if case_sensitive else re.IGNORECASE
+        return _Key(text, re.compile(rf"(?:^|\W)({re.escape(text)})(?:$|\W)", flags), folded, False)
+    return _Key(text, None, folded, False)
+
+
+def compile_entry(
+    entry: dict, *, lorebook_id: Any = None, settings: ScanSettings | None = None, index: int = 0
+) -> CompiledEntry:
+    """One entry dict as a ``CompiledEntry``; raises ``LoreError`` naming the bad field."""
+    settings = settings or ScanSettings()
+    prefix = f"entries.{index}"
+    if not isinstance(entry, dict):
+        raise LoreError(prefix, "must be an object")
+    ext = entry.get("extensions") or {}
+    if not isinstance(ext, dict):
+        raise LoreError(f"{prefix}.extensions", "must be an object")
+    case_sensitive = _bool(
+        entry.get("case_sensitive"), _bool(ext.get("case_sensitive"), settings.case_sensitive)
+    )
+    whole = _bool(ext.get("match_whole_words"), settings.match_whole_words)
+    use_regex = bool(entry.get("use_regex", False))
+    keys_in = entry.get("keys") or []
+    secondary_in = entry.get("secondary_keys") or []
+    for name, value in (("keys", keys_in), ("secondary_keys", secondary_in)):
+        if not isinstance(value, list):
+            raise LoreError(f"{prefix}.{name}", "must be a list of strings")
+
+    def compiled(name: str, values: list) -> list[_Key]:
+        return [
+            _compile_key(
+                k,
+                regex=use_regex,
+                case_sensitive=case_sensitive,
+                whole_words=whole,
+                field=f"{prefix}.{name}.{i}",
+            )
+            for i, k in enumerate(values)
+            if not (isinstance(k, str) and not k.strip())
+        ]
+
+    keys = compiled("keys", keys_in)
+    secondary = compiled("secondary_keys", secondary_in)
+    content = entry.get("content") or ""
+    if not isinstance(content, str):
+        raise LoreError(f"{prefix}.content", "must be a string")
+    logic = _int(ext.get("selectiveLogic"), AND_ANY, f"{prefix}.extensions.selectiveLogic")
+    if logic not in LOGIC_NAMES:
+        raise LoreError(f"{prefix}.extensions.selectiveLogic", "must be 0, 1, 2 or 3")
+    order = _int(entry.get("insertion_order"), 100, f"{prefix}.insertion_order")
+    probability = ext.get("probability")
+    use_probability = _bool(ext.get("useProbability"), True)
+    if probability is None or not use_probability:
+        probability = 100
+    probability = float(_int(probability, 100, f"{prefix}.extensions.probability"))
+    if not 0 <= probability <= 100:
+        raise LoreError(f"{prefix}.extensions.probability", "must be between 0 and 100")
+    scan_depth = ext.get("scan_depth")
+    if scan_depth is not None:
+        scan_depth = _int(scan_depth, 0, f"{prefix}.extensions.scan_depth")
+        if scan_depth < 0:
+            raise LoreError(f"{prefix}.extensions.scan_depth", "must be 0 or more")
+    depth = _int(ext.get("depth"), 4, f"{prefix}.extensions.depth")
+    role = ext.get("role")
+    role_name = ROLES.get(role, role) if role is not None else "system"
+    if role_name not in ROLES.values():
+        raise LoreError(
+            f"{prefix}.extensions.role", "must be 0 (system), 1 (user) or 2 (assistant)"
+        )
+    return CompiledEntry(
+        id=entry.get("id", index),
+        lorebook_id=lorebook_id,
+        source=entry,
+        content=content,
+        keys=keys,
+        secondary=secondary,
+        constant=bool(entry.get("constant", False)),
+        enabled=bool(entry.get("enabled", True)),
+        selective=bool(entry.get("selective", False)),
+        logic=logic,
+        case_sensitive=case_sensitive,
+        scan_depth=scan_depth,
+        insertion_order=order,
+        priority=_int(entry.get("priority"), order, f"{prefix}.priority"),
+        position=entry_position(entry),
+        depth=max(0, depth),
+        role=role_name,
+        probability=probability,
+        exclude_recursion=bool(ext.get("exclude_recursion", False)),
+        prevent_recursion=bool(ext.get("prevent_recursion", False)),
+        delay_until_recursion=bool(ext.get("delay_until_recursion", False)),
+        tokens=estimate_tokens(content),
+        name=str(entry.get("name") or entry.get("comment") or ""),
+    )
+
+
+def compile_entries(
+    entries: Iterable[dict], *, lorebook_id: Any = None, settings: ScanSettings | None = None
+) -> list[CompiledEntry]:
+    return [
+        compile_entry(e, lorebook_id=lorebook_id, settings=settings, index=i)
+        for i, e in enumerate(entries)
+    ]
+
+
+class _Buffer:
+    """Scanned text with its lowercase form and word sets, built once per scan."""
+
+    __slots__ = ("_lower_words", "_words", "lower", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lower = text.lower()
+        self._words: set[str] | None = None
+        self._lower_words: set[str] | None = None
+
+    def words(self, case_sensitive: bool) -> set[str]:
+        if case_sensitive:
+            if self._words is None:
+                self._words = set(_WORD.findall(self.text))
+            return self._words
+        if self._lower_words is None:
+            self._lower_words = set(_WORD.findall(self.lower))
+        return self._lower_words
+
+    def has(self, key: _Key, case_sensitive: bool) -> bool:
+        if key.regex is not None:
+            return key.regex.search(self.text) is not None
+        if key.word:
+            return key.folded in self.words(case_sensitive)
+        return key.folded in (self.text if case_sensitive else self.lower)
+
+
+def _matched(keys: Sequence[_Key], buffer: _Buffer, case_sensitive: bool) -> list[str]:
+    return [k.text for k in keys if buffer.has(k, case_sensitive)]
+
+
+def _secondary_ok(entry: CompiledEntry, buffer: _Buffer) -> tuple[bool, list[str]]:
+    if not entry.selective or not entry.secondary:
+        return True, []
+    hits = _matched(entry.secondary, buffer, entry.case_sensitive)
+    n, total = len(hits), len(entry.secondary)
+    ok = {
+        AND_ANY: n > 0,
+        AND_ALL: n == total,
+        NOT_ANY: n == 0,
+        NOT_ALL: n < total,
+    }[entry.logic]
+    return ok, hits
+
+
+def _scan_text(messages: Sequence[ScanMessage], depth: int, include_names: bool) -> str:
+    chosen = messages[-(depth + 1) :] if depth >= 0 else messages
+    if include_names:
+        return "\n".join(f"{m.speaker}: {m.content}" if m.speaker else m.content for m in chosen)
+    return "\n".join(m.content for m in chosen)
+
+
+def select_entries(
+    entries: Sequence[CompiledEntry],
+    messages: Sequence[ScanMessage],
+    settings: ScanSettings | None = None,
+    *,
+    rng: random.Random | None = None,
+    tokens: Callable[[str], int] | None = None,
+) -> Selection:
+    """The entries that fire for a turn whose last ``messages`` item is the new message.
+
+    ``messages`` is the history oldest first, ending with the new message; only the last
+    ``scan_depth`` + 1 of them are scanned.
+    """
+    settings = settings or ScanSettings()
+    rng = rng or random.Random()
+    buffers: dict[int, _Buffer] = {}
+
+    def buffer_for(depth: int) -> _Buffer:
+        found = buffers.get(depth)
+        if found is None:
+            found = buffers[depth] = _Buffer(_scan_text(messages, depth, settings.include_names))
+        return found
+
+    fired: dict[int, Activation] = {}
+    rolled_out: set[int] = set()
+
+    def fire(index: int, activation: Activation) -> bool:
+        entry = activation.entry
+        if entry.probability < 100 and rng.random() * 100 >= entry.probability:
+            rolled_out.add(index)
+            return False
+        fired[index] = activation
+        return True
+
+    for index, entry in enumerate(entries):
+        if not entry.enabled:
+            continue
+        if entry.constant:
+            fire(index, Activation(entry, "constant", []))
+            continue
+        if entry.delay_until_recursion or not entry.keys:
+            continue
+        buffer = buffer_for(settings.scan_depth if entry.scan_depth is None else entry.scan_depth)
+        hits = _matched(entry.keys, buffer, entry.case_sensitive)
+        if not hits:
+            continue
+        ok, secondary = _secondary_ok(entry, buffer)
+        if ok:
+            fire(index, Activation(entry, "key", hits, secondary))
+
+    steps = 0
+    capped = False
+    if settings.recursive_scanning:
+        new = [a for a in fired.values() if not a.entry.prevent_recursion]
+        while new:
+            if steps >= max(0, settings.max_recursion_steps):
+                capped = any(
+                    _could_fire(e, i, fired, rolled_out, new) for i, e in enumerate(entries)
+                )
+                break
+            steps += 1
+            buffer = _Buffer("\n".join(a.entry.content for a in new))
+            new = []
+            for index, entry in enumerate(entries):
+                if index in fired or index in rolled_out or not entry.enabled:
+                    continue
+                if entry.constant or entry.exclude_recursion or not entry.keys:
+                    continue
+                hits = _matched(entry.keys, buffer, entry.case_sensitive)
+                if not hits:
+                    continue
+                ok, secondary = _secondary_ok(entry, buffer)
+                if ok:
+                    activation = Activation(entry, "recursion", hits, secondary, steps)
+                    if fire(index, activation) and not entry.prevent_recursion:
+                        new.append(activation)
+
+    count = tokens or estimate_tokens
+    ranked = sorted(
+        fired.items(),
+        key=lambda item: (
+            not item[1].entry.constant,
+            -item[1].entry.priority,
+            -item[1].entry.insertion_order,
+            item[0],
+        ),
+    )
+    kept: list[tuple[int, Activation]] = []
+    dropped: list[Activation] = []
+    used = 0
+    for index, activation in ranked:
+        cost = count(activation.entry.content) if tokens else activation.entry.tokens
+        if used + cost > settings.token_budget:
+            dropped.append(activation)
+            continue
+        used += cost
+        kept.append((index, activation))
+    kept.sort(key=lambda item: (item[1].entry.insertion_order, item[0]))
+    return Selection(
+        activated=[a for _, a in kept],
+        dropped=dropped,
+        recursion_steps=steps,
+        recursion_capped=capped,
+        tokens=used,
+    )
+
+
+def _could_fire(
+    entry: CompiledEntry,
+    index: int,
+    fired: dict[int, Activation],
+    rolled_out: set[int],
+    new: list[Activation],
+) -> bool:
+    """Whether one more recursion pass would have fired ``entry`` (the cap truly cut a chain)."""
+    if index in fired or index in rolled_out or not entry.enabled or entry.constant:
+        return False
+    if entry.exclude_recursion or not entry.keys:
+        return False
+    buffer = _Buffer("\n".join(a.entry.content for a in new))
+    return (
+        bool(_matched(entry.keys, buffer, entry.case_sensitive)) and _secondary_ok(entry, buffer)[0]
+    )
+
+
+def settings_from_book(book: dict, *, defaults: ScanSettings | None = None) -> ScanSettings:
+    """Scan settings of a ``character_book`` (or our Lorebook) dict; raises ``LoreError``."""
+    base = defaults or ScanSettings()
+    ext = book.get("extensions") or {}
+    if not isinstance(ext, dict):
+        raise LoreError("extensions", "must be an object")
+    scan_depth = _int(book.get("scan_depth"), base.scan_depth, "scan_depth")
+    budget = _int(book.get("token_budget"), base.token_budget, "token_budget")
+    steps = _int(
+        ext.get("max_recursion_steps"), base.max_recursion_steps, "extensions.max_recursion_steps"
+    )
+    if scan_depth < 0 or scan_depth > 1000:
+        raise LoreError("scan_depth", "must be between 0 and 1000")
+    if budget < 0:
+        raise LoreError("token_budget", "must be 0 or more")
+    if not 1 <= steps <= MAX_RECURSION_STEPS_LIMIT:
+        raise LoreError(
+            "extensions.max_recursion_steps",
+            f"recursion must be bounded: between 1 and {MAX_RECURSION_STEPS_LIMIT} passes",
+        )
+    return ScanSettings(
+        scan_depth=scan_depth,
+        token_budget=budget,
+        recursive_scanning=bool(book.get("recursive_scanning", base.recursive_scanning)),
+        max_recursion_steps=steps,
+        case_sensitive=bool(ext.get("case_sensitive", base.case_sensitive)),
+        match_whole_words=bool(ext.get("match_whole_words", base.match_whole_words)),
+        include_names=bool(ext.get("include_names", base.include_names)),
+    )
