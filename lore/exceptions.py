@@ -1,7 +1,7 @@
 """Lorebook domain exceptions.
 
 PROTOCOL.md defines no code of its own for a missing lorebook: it is a plain ``NotFound``
-(the shared table's generic not-found row, HTTP 404).
+(the shared table's generic not-found row, -32007 / HTTP 404).
 """
 
 from personamcp.exceptions import NotFound, ValidationFailed

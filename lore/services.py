@@ -132,16 +132,17 @@ def lorebook_delete(*, lorebook: Lorebook) -> str:
     return lorebook_id
 
 
+def _rooms_app() -> str:
+    """Rooms live in ``rooms`` once they moved out of ``conversations``."""
+    from django.apps import apps
+
+    return "rooms" if apps.is_installed("rooms") else "conversations"
+
+
 def _room_exists(room_id: str) -> bool:
-    for module in ("rooms.models", "conversations.models"):
-        try:
-            models = __import__(module, fromlist=["Room"])
-        except ImportError:
-            continue
-        room_model = getattr(models, "Room", None)
-        if room_model is not None:
-            return room_model.objects.filter(pk=room_id).exists()
-    return False
+    from django.apps import apps
+
+    return apps.get_model(_rooms_app(), "Room").objects.filter(pk=room_id).exists()
 
 
 def _valid_room_id(room_id: str) -> str:
@@ -152,9 +153,10 @@ def _valid_room_id(room_id: str) -> str:
     except ValueError:
         raise ValidationFailed([{"field": "room_id", "message": "not a room id"}]) from None
     if not _room_exists(value):
-        from personamcp.exceptions import RoomNotFound
+        import importlib
 
-        raise RoomNotFound(f"room not found: {room_id}")
+        room_not_found = importlib.import_module(f"{_rooms_app()}.exceptions").RoomNotFound
+        raise room_not_found(f"room not found: {room_id}")
     return value
 
 

@@ -195,7 +195,7 @@ def test_rpc_crud_attach_and_export(rpc, demo):
     assert detached["persona_ids"] == []
     assert rpc("lorebook.delete", {"lorebook_id": book_id})["result"] == {"deleted": True}
     missing = rpc("lorebook.get", {"lorebook_id": book_id})
-    assert missing["error"]["code"] == -32004
+    assert missing["error"]["code"] == -32007  # the generic not-found code
 
 
 @pytest.mark.django_db(transaction=True)
