@@ -369,7 +369,11 @@ def _add_line(
             message_id=message_id,
         )
         events.publish(
-            events.ROOM_MESSAGE, kind="room", keys=(str(room.id),), data=room_message_data(line)
+            events.ROOM_MESSAGE,
+            kind="room",
+            keys=(str(room.id),),
+            data=room_message_data(line),
+            persona_ids=[str(m.persona_id) for m in room.memberships.all()],  # who may see it
         )
     return line
 

@@ -11,10 +11,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from personamcp import jobs  # noqa: E402
+from personamcp import jobs, wsframes  # noqa: E402
 from personamcp.routing import websocket_urlpatterns  # noqa: E402
 from personamcp.rpc.middleware import ApiKeyAuthMiddleware, OriginValidatorMiddleware  # noqa: E402
 from personamcp.static import StaticFilesHandler  # noqa: E402
+
+wsframes.install()  # frames over the limit get -32600 instead of a dropped connection
 
 application = ProtocolTypeRouter(
     {

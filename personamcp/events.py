@@ -57,10 +57,59 @@ def topics_for(kind: str, *keys: str) -> list[str]:
     return ["*", f"{kind}.*", *(f"{kind}.{k}" for k in keys if k)]
 
 
-def publish(event_type: str, *, kind: str, keys: tuple[str, ...], data: dict) -> None:
-    """Broadcast an event once the current transaction commits (at once outside one)."""
+def audience_of(kind: str, data: dict) -> list[str] | None:
+    """The personas an event is about, read from its data when the publisher did not say.
+
+    ``None`` (nothing found) means "about no persona in particular": such events reach only
+    keys that cover every persona.
+    """
+    if kind == "room":  # a room is about all its members: the publisher must name them
+        return None
+    persona = data.get("persona")
+    if isinstance(persona, dict) and persona.get("id"):
+        return [str(persona["id"])]
+    if data.get("persona_id"):
+        return [str(data["persona_id"])]
+    if kind == "persona" and data.get("id"):
+        return [str(data["id"])]
+    return None
+
+
+def may_receive(principal, audience: list[str] | None) -> bool:
+    """The scope rule of the methods, applied to one event and one subscriber.
+
+    A key limited to some personas receives an event only when it covers every persona the
+    event is about (a room event: every member, as for ``room.get``).
+    """
+    if principal is None or principal.persona_ids is None:
+        return True
+    if not audience:
+        return False
+    return all(str(p) in principal.persona_ids for p in audience)
+
+
+def publish(
+    event_type: str,
+    *,
+    kind: str,
+    keys: tuple[str, ...],
+    data: dict,
+    persona_ids: list[str] | None = None,
+) -> None:
+    """Broadcast an event once the current transaction commits (at once outside one).
+
+    ``persona_ids``: the personas the event is about (default: read from ``data``); only
+    subscribers whose key covers all of them receive it.
+    """
     at = iso(timezone.now())
-    payload = {"type": event_type, "data": data, "at": at, "uid": uuid.uuid4().hex}
+    audience = [str(p) for p in persona_ids] if persona_ids else audience_of(kind, data)
+    payload = {
+        "type": event_type,
+        "data": data,
+        "at": at,
+        "uid": uuid.uuid4().hex,
+        "audience": audience,
+    }
     topics = topics_for(kind, *keys)
     transaction.on_commit(lambda: send_now(payload, topics, primary=f"{kind}.{keys[0]}"))
 

@@ -209,7 +209,8 @@ SPECTACULAR_SETTINGS = {
 PERSONAMCP = {
     "VERSION": "1.0.0",
     "PROTOCOL_VERSION": "1",
-    "MAX_FRAME_BYTES": env_int("PERSONAMCP_MAX_FRAME_BYTES", 256 * 1024, minimum=1024),
+    # Largest WebSocket message / POST /mcp body (PROTOCOL.md v1.1: 16 MiB); larger: -32600.
+    "MAX_FRAME_BYTES": env_int("PERSONAMCP_MAX_FRAME_BYTES", 16 * 1024 * 1024, minimum=1024),
     "MAX_BATCH": env_int("PERSONAMCP_MAX_BATCH", 50, minimum=1),
     "MAX_MESSAGE_CHARS": env_int("PERSONAMCP_MAX_MESSAGE_CHARS", 8000, minimum=1),
     # Requests per minute per API key (or per client address when anonymous in dev mode).

@@ -8,10 +8,17 @@ from django.http import HttpResponseNotFound
 
 
 class StaticFilesHandler(ASGIStaticFilesHandler):
-    """Django's static files handler; a path escaping the static folders is a plain 404."""
+    """Django's static files handler; a path escaping the static folders is a plain 404.
+
+    Static responses bypass the middleware (and so ``SecurityMiddleware``): the headers that
+    keep browsers from sniffing a file into another type are set here.
+    """
 
     async def get_response_async(self, request):
         try:
-            return await super().get_response_async(request)
+            response = await super().get_response_async(request)
         except SuspiciousFileOperation:
-            return HttpResponseNotFound()
+            response = HttpResponseNotFound()
+        response["X-Content-Type-Options"] = "nosniff"
+        response.setdefault("Referrer-Policy", "same-origin")
+        return response

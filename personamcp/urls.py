@@ -1,10 +1,9 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from personamcp import health
+from personamcp.media import serve_media
 from personamcp.metrics import metrics_view
 from personamcp.rpc.http import mcp_http
 
@@ -31,6 +30,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("", include("conversations.web_urls")),
-    # User uploads (avatars). A reverse proxy may serve MEDIA_ROOT directly in production.
-    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    # User uploads (avatars), never served as a document (personamcp.media). A reverse proxy
+    # serving MEDIA_ROOT itself must send the same headers (docs/security.md).
+    re_path(r"^media/(?P<path>.*)$", serve_media),
 ]

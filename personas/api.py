@@ -133,7 +133,8 @@ class PersonaAvatarView(APIView):
         upload = request.FILES.get("avatar")
         if upload is None:
             raise ValidationFailed([{"field": "avatar", "message": "an image file is required"}])
-        services.persona_set_avatar(persona=persona, avatar=_checked_image(upload))
+        # The service verifies, re-encodes and renames it (personamcp.media.clean_image).
+        services.persona_set_avatar(persona=persona, avatar=upload)
         return Response(_detail(persona))
 
     def delete(self, request, persona_id: str):
@@ -141,24 +142,6 @@ class PersonaAvatarView(APIView):
         persona = resolve_persona(request, persona_id)
         services.persona_set_avatar(persona=persona, avatar=None)
         return Response(_detail(persona))
-
-
-def _checked_image(upload):
-    from PIL import Image, UnidentifiedImageError
-
-    if upload.size > 5 * 1024 * 1024:
-        raise ValidationFailed([{"field": "avatar", "message": "image larger than 5 MB"}])
-    try:
-        image = Image.open(upload)
-        image.verify()
-    except (UnidentifiedImageError, OSError):
-        raise ValidationFailed([{"field": "avatar", "message": "not a valid image"}]) from None
-    if image.format not in {"PNG", "JPEG", "GIF", "WEBP"}:
-        raise ValidationFailed(
-            [{"field": "avatar", "message": f"unsupported format {image.format}"}]
-        )
-    upload.seek(0)
-    return upload
 
 
 class PersonaImportView(APIView):

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from personamcp.exceptions import ValidationFailed
+from personamcp.media import clean_image
 from personas.exceptions import DuplicateSlug
 from personas.models import TRAITS, Persona, PersonaState, Tag
 
@@ -85,7 +86,8 @@ def persona_create(
         if trait in TRAITS and value is not None:
             setattr(persona, trait, value)
     if avatar is not None:
-        persona.avatar = avatar
+        # Verified, re-encoded, renamed by the server (never the client's name or bytes).
+        persona.avatar = clean_image(avatar)
     _full_clean(persona)
     _save_slug_safely(persona, force_insert=True)
     PersonaState.objects.create(persona=persona, **(state or {}))
@@ -137,7 +139,8 @@ def persona_set_avatar(*, persona: Persona, avatar: UploadedFile | None) -> Pers
     if avatar is None:
         persona.avatar = ""
     else:
-        persona.avatar.save(avatar.name, avatar, save=False)
+        image = clean_image(avatar)  # verified, re-encoded, renamed by the server
+        persona.avatar.save(image.name, image, save=False)
     persona.save(update_fields=["avatar", "updated_at"])
     if old and old != (persona.avatar.name or None):
         persona.avatar.storage.delete(old)

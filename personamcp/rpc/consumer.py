@@ -14,6 +14,7 @@ from personamcp import errors, events
 from personamcp.events import HANDLER_TYPE
 from personamcp.rpc.context import Session
 from personamcp.rpc.dispatcher import Dispatcher, dumps, error_response
+from personamcp.wsframes import OVERSIZED
 
 log = logging.getLogger("personamcp.rpc")
 _executors: set[int] = set()
@@ -60,6 +61,9 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
         # never touch the loop thread's database connection (sync handlers run through
         # database_sync_to_async, which closes old connections itself), so they skip it.
         if message["type"] == "websocket.receive":
+            if message.get(OVERSIZED):  # personamcp.wsframes discarded a message over the limit
+                await self._send_message(self.dispatcher.too_large())
+                return
             await self.websocket_receive(message)
         elif message["type"] == HANDLER_TYPE:
             await self.event_message(message)
@@ -107,11 +111,14 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
 
     async def event_message(self, message: dict) -> None:
         """A committed change broadcast by ``personamcp.events`` (one per subscribed group)."""
-        uid = message["event"]["uid"]
+        event = message["event"]
+        uid = event["uid"]
         if uid in self.seen_events:  # subscribed to several topics the event belongs to
             return
         self.seen_events.append(uid)
-        event = message["event"]
+        # The same persona rule as the methods: a restricted key never sees other personas'.
+        if not events.may_receive(self.session.principal, event.get("audience")):
+            return
         await self._send_message(
             {
                 "jsonrpc": "2.0",

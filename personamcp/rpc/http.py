@@ -53,7 +53,7 @@ async def mcp_http(request):
         response["Allow"] = "POST"
         return response
     origin = request.headers.get("Origin")
-    if origin and not origin_allowed(origin):
+    if origin and not origin_allowed(origin, f"{request.scheme}://{request.get_host()}"):
         return _json(error_response(None, errors.INVALID_REQUEST, "origin not allowed"), 403)
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type != "application/json":

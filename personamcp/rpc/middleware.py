@@ -15,14 +15,63 @@ from personamcp.exceptions import Unauthenticated
 log = logging.getLogger("personamcp.rpc")
 
 
-def origin_allowed(origin: str) -> bool:
-    """Browser origins must match ALLOWED_HOSTS or PERSONAMCP_ALLOWED_ORIGINS."""
-    if origin in settings.ALLOWED_ORIGINS or "*" in settings.ALLOWED_ORIGINS:
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _origin_tuple(value: str) -> tuple[str, str, int] | None:
+    """``scheme://host[:port]`` as (scheme, lower-case host, port); None when malformed."""
+    try:
+        parsed = urlparse(value.strip())
+        port = parsed.port
+    except ValueError:
+        return None
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    if parsed.path not in ("", "/") or parsed.query or parsed.username or parsed.password:
+        return None
+    return scheme, parsed.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def origin_allowed(origin: str, request_origin: str | None = None) -> bool:
+    """May a browser page from ``origin`` talk to us? Scheme, host and port all count.
+
+    Allowed: an origin listed in ``PERSONAMCP_ALLOWED_ORIGINS`` or ``CSRF_TRUSTED_ORIGINS``
+    (``*`` allows every origin), or the server's own origin ``request_origin`` (the scheme the
+    request came in with, and its ``Host`` header) when that host is in ``ALLOWED_HOSTS``.
+    """
+    if "*" in settings.ALLOWED_ORIGINS:
         return True
-    parsed = urlparse(origin)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    wanted = _origin_tuple(origin)
+    if wanted is None:
         return False
-    return validate_host(parsed.hostname, settings.ALLOWED_HOSTS)
+    for listed in (*settings.ALLOWED_ORIGINS, *settings.CSRF_TRUSTED_ORIGINS):
+        if _origin_tuple(listed) == wanted:
+            return True
+    if request_origin is None:
+        return False
+    own = _origin_tuple(request_origin)
+    return own == wanted and validate_host(wanted[1], settings.ALLOWED_HOSTS)
+
+
+def websocket_origin(scope) -> str | None:
+    """The origin a WebSocket handshake was made to: ``http(s)://`` + its ``Host`` header.
+
+    ``wss`` (or, behind a TLS proxy, ``SECURE_PROXY_SSL_HEADER``) means https.
+    """
+    headers = dict(scope.get("headers", []))
+    host = headers.get(b"host", b"").decode("latin-1").strip()
+    if not host:
+        return None
+    secure = scope.get("scheme") == "wss"
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        name, value = proxy
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+        forwarded = headers.get(header, b"").decode("latin-1").split(",")[0].strip()
+        if forwarded:
+            secure = forwarded == value
+    return f"{'https' if secure else 'http'}://{host}"
 
 
 class OriginValidatorMiddleware:
@@ -34,7 +83,7 @@ class OriginValidatorMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             origin = dict(scope.get("headers", [])).get(b"origin")
-            if origin and not origin_allowed(origin.decode("latin-1")):
+            if origin and not origin_allowed(origin.decode("latin-1"), websocket_origin(scope)):
                 log.warning("rejected WebSocket from origin %s", origin.decode("latin-1"))
                 await send({"type": "websocket.close", "code": 4403})
                 return

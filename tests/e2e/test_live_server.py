@@ -49,7 +49,7 @@ def key(demo, make_key):
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])
 async def test_websocket_session_against_real_server(live_server_proc, key, server):
     """The whole session on daphne (the default) and on uvicorn + uvloop (same ASGI app)."""
-    srv = live_server_proc(server=server)
+    srv = live_server_proc({"PERSONAMCP_MAX_FRAME_BYTES": str(256 * 1024)}, server=server)
     headers = {"Authorization": f"Bearer {key}"}
     async with websockets.connect(srv.ws, additional_headers=headers, subprotocols=["mcp"]) as ws:
         assert ws.subprotocol == "mcp"
@@ -62,7 +62,7 @@ async def test_websocket_session_against_real_server(live_server_proc, key, serv
         await ws.send(b'{"jsonrpc":"2.0","id":3,"method":"system.ping"}')
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert reply["id"] is None and reply["error"]["code"] == -32600
-        # oversized frame (default 256 KiB): -32600 with id null, socket stays open
+        # oversized frame (limit set to 256 KiB): -32600 with id null, socket stays open
         await ws.send(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "x", "p": "a" * 300_000}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert reply["id"] is None and reply["error"]["code"] == -32600
@@ -96,7 +96,7 @@ async def test_foreign_browser_origin_is_refused(live_server_proc):
         async with websockets.connect(srv.ws, origin="http://evil.example.com"):
             pass
     assert info.value.response.status_code == 403
-    async with websockets.connect(srv.ws, origin="http://localhost") as ws:
+    async with websockets.connect(srv.ws, origin=f"http://127.0.0.1:{srv.port}") as ws:
         assert (await call(ws, 1, "system.ping"))["result"]["pong"]
 
 

@@ -268,8 +268,11 @@ async def test_mcp_subprotocol_accepted_when_offered(raw_ws):
 async def test_browser_origin_must_be_allowed(raw_ws, settings):
     _, connected, _ = await raw_ws(headers=[(b"origin", b"http://evil.example.com")])
     assert not connected
-    _, connected, _ = await raw_ws(headers=[(b"origin", b"http://localhost:8000")])
+    own = [(b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
+    _, connected, _ = await raw_ws(headers=own)  # the server's own origin
     assert connected
+    _, connected, _ = await raw_ws(headers=[own[1]])
+    assert not connected  # no Host header to compare with
     _, connected, _ = await raw_ws()  # no Origin: bots, game engines, scripts
     assert connected
     settings.ALLOWED_ORIGINS = ["https://game.example.org"]
