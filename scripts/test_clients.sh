@@ -71,6 +71,22 @@ if wants python; then
   (cd clients/python && PYTHONPATH=src "$ROOT/.venv/bin/pytest" -p no:django -p no:cacheprovider -q)
 fi
 wants js && { step "js: node --test and headless Chromium"; make -s -C clients/js test; }
-wants unity && { step "unity: tests on Mono"; make -s -C clients/unity test; }
-wants unreal && { step "unreal: tests (g++, Boost.Beast transport)"; make -s -C clients/unreal test; }
+# An examples/chat run prints the deltas, then the result as one JSON line whose response they form.
+check_chat() {
+  "$@" | .venv/bin/python -c '
+import json, sys
+deltas, last = sys.stdin.read().rstrip("\n").rsplit("\n", 1)
+assert deltas == json.loads(last)["response"], (deltas, last)
+print("examples/chat: ok")'
+}
+if wants unity; then
+  step "unity: tests on Mono"
+  make -s -C clients/unity test
+  check_chat make -s -C clients/unity example ARGS="$PERSONAMCP_URL rook Hello"
+fi
+if wants unreal; then
+  step "unreal: tests (g++, Boost.Beast transport)"
+  make -s -C clients/unreal test
+  check_chat make -s -C clients/unreal example ARGS="$PERSONAMCP_URL rook Hello"
+fi
 step "all client tests passed (${CLIENTS[*]})"
