@@ -128,9 +128,9 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
     from django.core.management import call_command
 
     sys.path.insert(0, str(ROOT))
-    from conversations.llm import get_provider
     from conversations.models import Message
     from conversations.services import conversation_send_message
+    from llm import get_provider
     from memory.embeddings import embed_one
     from personamcp import jobs
     from personas.services import persona_create

@@ -155,7 +155,7 @@ APPRAISAL_PROMPT = (
 
 def appraise_llm(text: str) -> Appraisal:
     """Ask the configured LLM; falls back to the lexicon on any error or odd answer."""
-    from conversations.llm import get_provider
+    from llm import get_provider
     from personamcp.exceptions import DomainError
 
     provider = get_provider()

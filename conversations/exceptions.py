@@ -1,7 +1,14 @@
-"""Conversation (and, until they get their own app, room and LLM) domain exceptions."""
+"""Conversation (and, until they get their own app, room) domain exceptions.
 
+The LLM failures live in ``llm.exceptions``; they are re-exported here for code written before
+``llm/`` existed.
+"""
+
+from llm.exceptions import LLMTimeout, LLMUnavailable
 from personamcp.errors import register_error
-from personamcp.exceptions import DomainError, NotFound
+from personamcp.exceptions import NotFound
+
+__all__ = ["ConversationNotFound", "LLMTimeout", "LLMUnavailable", "RoomNotFound"]
 
 
 @register_error(-32003, 404)
@@ -12,13 +19,3 @@ class ConversationNotFound(NotFound):
 @register_error(-32005, 404)
 class RoomNotFound(NotFound):
     default_message = "room not found"
-
-
-@register_error(-32010, 503)
-class LLMUnavailable(DomainError):
-    default_message = "LLM backend unavailable"
-
-
-@register_error(-32011, 504)
-class LLMTimeout(DomainError):
-    default_message = "LLM backend timeout"

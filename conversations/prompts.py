@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.llm import estimate_tokens
+from llm import estimate_tokens
 
 PER_MESSAGE_OVERHEAD = 4
 

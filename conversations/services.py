@@ -31,9 +31,10 @@ from django.utils import timezone
 
 from conversations import selectors
 from conversations.exceptions import ConversationNotFound
-from conversations.llm import StopAtSequences, get_provider
 from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
+from llm import get_provider
+from llm.stop import StopAtSequences
 from personamcp import jobs, metrics
 from personamcp.exceptions import Cancelled, DomainError, ValidationFailed
 from personamcp.locks import busy_lock

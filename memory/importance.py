@@ -116,7 +116,7 @@ def importance_llm(text: str) -> float:
 
     Raises on any provider failure or an answer without a number in 1..10.
     """
-    from conversations.llm import get_provider
+    from llm import get_provider
 
     provider = get_provider()
     answer = provider.complete(

@@ -378,7 +378,7 @@ _CITE_RE = re.compile(r"\(([\d,\s]+)\)\s*$")
 
 
 def _llm_insights(persona: Persona, sources: list[Memory]) -> list[tuple[str, list[int]]]:
-    from conversations.llm import get_provider
+    from llm import get_provider
 
     numbered = "\n".join(f"{i + 1}. {m.content[:300]}" for i, m in enumerate(sources))
     count = settings.MEMORY["REFLECTION_MAX_INSIGHTS"]

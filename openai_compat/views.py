@@ -26,7 +26,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from conversations.exceptions import ConversationNotFound, LLMTimeout, LLMUnavailable
+from conversations.exceptions import ConversationNotFound
+from llm.exceptions import LLMTimeout, LLMUnavailable
 from openai_compat.schemas import ChatCompletionRequest
 from personamcp import errors
 from personamcp.auth import Principal, bearer_token, principal_from_key, rate_limit, require

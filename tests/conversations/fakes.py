@@ -50,7 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        # header names are case-insensitive: recorded in lower case
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        fake.requests.append({"path": self.path, "headers": headers, "body": body})
         expected = "/api/chat" if fake.kind == "ollama" else "/v1/chat/completions"
         if self.path != expected:
             self.send_error(404)

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from conversations.exceptions import LLMTimeout, LLMUnavailable
-from conversations.llm import OfflineProvider, get_provider, provider_available, provider_info
+from llm import get_provider, provider_available, provider_info
+from llm.exceptions import LLMTimeout, LLMUnavailable
+from llm.offline import OfflineProvider
+from personamcp.logging import correlation_id
 from tests.conversations.fakes import closed_port
 
 MESSAGES = [{"role": "system", "content": "You are Alice."}, {"role": "user", "content": "Hi"}]
@@ -60,7 +62,7 @@ def test_openai_sends_api_key(settings):
         settings.OPENAI_BASE_URL = fake.url
         settings.OPENAI_API_KEY = "sk-secret-xyz"
         get_provider().complete(MESSAGES)
-        assert fake.requests[-1]["headers"]["Authorization"] == "Bearer sk-secret-xyz"
+        assert fake.requests[-1]["headers"]["authorization"] == "Bearer sk-secret-xyz"
         assert fake.requests[-1]["path"] == "/v1/chat/completions"
 
 
@@ -235,3 +237,41 @@ def test_offline_is_honest_in_system_info(settings):
     assert info["is_llm"] is False and info["provider"] == "offline"
     assert "not a language model" in info["note"]
     assert provider_available() is True
+
+
+# --- what clients see of a failure (issue 15: no backend body, no errno text) ---------------
+
+
+def test_http_error_hides_the_backend_body_and_logs_it(server, caplog):
+    server.mode = "error"  # the body says "model is overloaded"
+    token = correlation_id.set("cid-llm-test")
+    try:
+        with pytest.raises(LLMUnavailable) as failed:
+            list(get_provider().stream(MESSAGES))
+    finally:
+        correlation_id.reset(token)
+    assert failed.value.message == f"{server.kind} backend answered HTTP 500"
+    assert "overloaded" not in str(failed.value.data)
+    assert failed.value.data == {"correlation_id": "cid-llm-test"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "llm"]
+    assert any("overloaded" in line for line in logged)
+
+
+def test_unreachable_backend_error_has_no_errno_text(settings):
+    settings.LLM_PROVIDER = "openai"
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{closed_port()}/v1"
+    with pytest.raises(LLMUnavailable) as failed:
+        get_provider().complete(MESSAGES)
+    assert failed.value.message == "openai backend unreachable"
+    assert "errno" not in str(failed.value).lower() and "refused" not in str(failed.value)
+
+
+def test_openai_without_a_key_still_talks_to_a_keyless_server(settings):
+    from tests.conversations.fakes import FakeLLMServer
+
+    with FakeLLMServer("openai") as fake:
+        settings.LLM_PROVIDER = "openai"
+        settings.OPENAI_BASE_URL = fake.url
+        settings.OPENAI_API_KEY = ""
+        assert get_provider().complete(MESSAGES) == fake.reply
+        assert fake.requests[-1]["headers"]["authorization"] == "Bearer sk-no-key-required"

@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
-from conversations.exceptions import ConversationNotFound, LLMTimeout, LLMUnavailable
+from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
 from conversations.services import conversation_end, conversation_send_message
+from llm.exceptions import LLMTimeout, LLMUnavailable
 from personamcp.exceptions import Busy, Cancelled, ValidationFailed
 from personas.models import PersonaState, Relationship
 from tests.conftest import eventually

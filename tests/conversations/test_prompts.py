@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conversations.llm import estimate_tokens
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
+from llm import estimate_tokens
 
 PERSONA = {
     "name": "Alice Thornbury",

@@ -1,0 +1,31 @@
+"""LLM backend failures, as clients see them (-32010 / -32011).
+
+The message says what failed (which backend, unreachable, HTTP status, timeout, malformed
+stream) and never carries the backend's own body or the operating system's error text; those
+go to the log, under the request's correlation id, which ``data.correlation_id`` repeats.
+"""
+
+from __future__ import annotations
+
+from personamcp.errors import register_error
+from personamcp.exceptions import DomainError
+from personamcp.logging import correlation_id
+
+
+class LLMError(DomainError):
+    """Base of the LLM failures; carries the correlation id of the log line with the details."""
+
+    def __init__(self, message: str | None = None, *, data: dict | None = None):
+        cid = correlation_id.get()
+        extra = {"correlation_id": cid} if cid and cid != "-" else {}
+        super().__init__(message, data={**extra, **(data or {})})
+
+
+@register_error(-32010, 503)
+class LLMUnavailable(LLMError):
+    default_message = "LLM backend unavailable"
+
+
+@register_error(-32011, 504)
+class LLMTimeout(LLMError):
+    default_message = "LLM backend timeout"
