@@ -7,7 +7,7 @@ For each backend and size it loads that many memories for one persona, then repo
 
 - ``memory_search`` latency p50/p99, split into embedding the query (real model) and retrieval
   (candidates + rescoring + the access-time UPDATE);
-- recall@10 of the approximate candidate search (IVF on SQLite, HNSW on PostgreSQL) against
+- recall@10 of the approximate candidate search (faiss HNSW on SQLite, pgvector HNSW on PostgreSQL) against
   exact cosine search;
 - ingest throughput of ``memory_store_many`` with real text (embedding included).
 
@@ -215,9 +215,9 @@ def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
         if backend == "sqlite":
             started = time.perf_counter()
             index.wait_ready(persona.id)
-            prep = f", index load+IVF build {time.perf_counter() - started:.1f}s"
+            prep = f", index load+HNSW build {time.perf_counter() - started:.1f}s"
             stats = index.stats(persona.id)
-            prep += f" ({stats['ivf_lists']} lists)" if stats["ivf_lists"] else " (exact)"
+            prep += " (HNSW)" if stats["graph_rows"] else " (exact)"
         else:
             prep = f", HNSW build {index_s:.1f}s"
         print(f"\n-- {size} memories (bulk load {load_s:.1f}s{prep})", flush=True)
@@ -256,7 +256,7 @@ def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
             cand_t.append(time.perf_counter() - t0)
             hits += len(approx & exact)
         recall = hits / (10 * len(query_vecs))
-        path = "IVF" if backend == "sqlite" and index.stats(persona.id)["ivf_lists"] else (
+        path = "HNSW" if backend == "sqlite" and index.stats(persona.id)["graph_rows"] else (
             "exact" if backend == "sqlite" else "HNSW")  # fmt: skip
         print(f"recall@10 ({path} vs exact) {recall:.3f}  · candidate query alone p50 "
               f"{pct(cand_t, 50):.2f} ms", flush=True)  # fmt: skip

@@ -7,23 +7,27 @@ current; a new ``revision`` with the same ``layout`` means only inserts happened
 larger id are appended; a new ``layout`` (delete, supersede, re-embed, edit) reloads the
 persona. So memories written by another thread or process are always seen.
 
-Up to ``MEMORY["IVF_MIN"]`` vectors the search is exact (one matrix-vector product). Above,
-an inverted-file index (spherical k-means, ~sqrt(n) lists, rows stored contiguously per list)
-is built in a background thread; a query scores the centroids, scans the ``IVF_PROBE_FRACTION``
-nearest lists in a 64-dimensional PCA projection, rescores the best 200 rows exactly and adds
-the rows appended since the build (scanned exactly). Until the first build
-finishes, searches stay exact. ``search(..., exact=True)`` always scans everything (used to
-measure recall).
+Up to ``MEMORY["ANN_MIN"]`` vectors the search is exact (one matrix-vector product). Above, a
+background thread builds a faiss HNSW graph (inner product over unit vectors, i.e. cosine) of
+the rows in id order and then keeps adding appended rows to it in small batches. A query walks
+the graph for the rows it holds (filters become a bitmap ``IDSelector``) and scores the rows not
+yet added exactly, so a memory is searchable the moment it is stored. Selective filters (e.g.
+one ``about``) score only the matching rows, exactly. A built graph is saved under
+``VAR_DIR/memory-index`` and reused after a restart when it still matches the rows.
+``search(..., exact=True)`` always scans everything (used to measure recall).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import faiss
 import numpy as np
 from django.conf import settings
 from django.db import close_old_connections
@@ -40,23 +44,14 @@ try:
 except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
     pass
 
+# One OpenMP thread: a single-query graph search gains nothing from more, and a background
+# build must not take both cores from the requests being served.
+faiss.omp_set_num_threads(1)
+
 KIND_CODES = {"episodic": 0, "fact": 1, "reflection": 2}
 VISIBILITY_CODES = {"private": 0, "shared": 1, "public": 2}
-
-
-@dataclass
-class _Ivf:
-    n: int  # rows [0, n) are grouped by list; rows after n are the unindexed tail
-    centroids: np.ndarray
-    offsets: np.ndarray
-    # PCA projection (r x d) and the indexed rows projected to r dimensions: the probed lists
-    # are scanned in this small space, then the best RERANK rows are rescored exactly.
-    projection: np.ndarray
-    reduced: np.ndarray
-
-
-PCA_DIMS = 64
-RERANK = 200
+ADD_BATCH = 256  # rows added to a graph per step (the graph is locked while it grows)
+EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
 @dataclass
@@ -64,12 +59,24 @@ class _Data:
     """An immutable view: readers take one and never see a half-applied change."""
 
     n: int
+    layout: int
     ids: np.ndarray
     vectors: np.ndarray
     kinds: np.ndarray
     visibility: np.ndarray
     about: np.ndarray
-    ivf: _Ivf | None = None
+
+
+@dataclass
+class _Graph:
+    """A faiss HNSW graph over rows [0, n) of a persona's data with that ``layout``."""
+
+    index: faiss.IndexHNSWFlat
+    layout: int
+
+    @property
+    def n(self) -> int:
+        return int(self.index.ntotal)
 
 
 @dataclass
@@ -79,8 +86,10 @@ class _Entry:
     layout: int = -1
     max_id: int = 0
     data: _Data | None = None
+    graph: _Graph | None = None
     about_codes: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards loading the data
+    graph_lock: threading.Lock = field(default_factory=threading.Lock)  # searching vs growing
     building: bool = False
 
 
@@ -88,9 +97,10 @@ _entries: OrderedDict[str, _Entry] = OrderedDict()
 _entries_lock = threading.Lock()
 
 
-def _empty(capacity: int, dims: int) -> _Data:
+def _empty(capacity: int, dims: int, layout: int) -> _Data:
     return _Data(
         n=0,
+        layout=layout,
         ids=np.zeros(capacity, dtype=np.int64),
         vectors=np.zeros((capacity, dims), dtype=np.float32),
         kinds=np.zeros(capacity, dtype=np.int8),
@@ -99,15 +109,17 @@ def _empty(capacity: int, dims: int) -> _Data:
     )
 
 
+COLUMNS = ("ids", "vectors", "kinds", "visibility", "about")
+
+
 def _grow(data: _Data, needed: int) -> _Data:
     capacity = len(data.ids)
     if needed <= capacity:
         return data
-    new_cap = max(needed, capacity * 2, 1024)
-    grown = _empty(new_cap, data.vectors.shape[1])
-    for name in ("ids", "vectors", "kinds", "visibility", "about"):
+    grown = _empty(max(needed, capacity * 2, 1024), data.vectors.shape[1], data.layout)
+    for name in COLUMNS:
         getattr(grown, name)[: data.n] = getattr(data, name)[: data.n]
-    grown.n, grown.ivf = data.n, data.ivf
+    grown.n = data.n
     return grown
 
 
@@ -134,15 +146,8 @@ def _append(entry: _Entry, data: _Data, rows: list[tuple]) -> _Data:
     codes = entry.about_codes
     data.about[start:end] = [codes.setdefault(r[3], len(codes)) for r in rows]
     entry.max_id = max(entry.max_id, int(rows[-1][0]))
-    return _Data(
-        n=end,
-        ids=data.ids,
-        vectors=data.vectors,
-        kinds=data.kinds,
-        visibility=data.visibility,
-        about=data.about,
-        ivf=data.ivf,
-    )
+    columns = {name: getattr(data, name) for name in COLUMNS}
+    return _Data(n=end, layout=data.layout, **columns)
 
 
 def _state(persona_id: str) -> tuple[int, int]:
@@ -173,9 +178,9 @@ def _entry(persona_id: str) -> _Entry:
             entry = _entries[persona_id] = _Entry(persona_id=persona_id)
         _entries.move_to_end(persona_id)
     if entry.revision == revision and entry.layout == layout and entry.data is not None:
-        if not entry.building and _needs_build(entry.data):  # e.g. a discarded build
+        if not entry.building and _graph_behind(entry):  # e.g. after a failed build
             with entry.lock:
-                _maybe_build(entry)
+                _maybe_index(entry)
         return entry
     with entry.lock:
         if entry.revision == revision and entry.layout == layout and entry.data is not None:
@@ -183,10 +188,12 @@ def _entry(persona_id: str) -> _Entry:
         dims = settings.EMBEDDING_DIMENSIONS
         if entry.data is None or entry.layout != layout:
             started = time.monotonic()
+            with entry.graph_lock:
+                entry.graph = None  # built over rows that are gone: searched exactly meanwhile
             entry.about_codes = {}
             entry.max_id = 0
             rows = _fetch_rows(persona_id, 0)
-            entry.data = _append(entry, _empty(max(len(rows), 16), dims), rows)
+            entry.data = _append(entry, _empty(max(len(rows), 16), dims, layout), rows)
             log.debug(
                 "memory index: loaded %d vectors of %s in %.0f ms",
                 len(rows), persona_id, (time.monotonic() - started) * 1000,
@@ -194,111 +201,140 @@ def _entry(persona_id: str) -> _Entry:
         else:
             entry.data = _append(entry, entry.data, _fetch_rows(persona_id, entry.max_id))
         entry.revision, entry.layout = revision, layout
-        _maybe_build(entry)
+        _maybe_index(entry)
     with _entries_lock:
         _evict()
     return entry
 
 
-# --- IVF ---------------------------------------------------------------------------------------
+# --- the HNSW graph ------------------------------------------------------------------------
 
 
-def _kmeans(sample: np.ndarray, lists: int, iterations: int = 8, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centroids = sample[rng.choice(len(sample), lists, replace=False)].copy()
-    for _ in range(iterations):
-        assign = np.argmax(sample @ centroids.T, axis=1)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, assign, sample)
-        counts = np.bincount(assign, minlength=lists)
-        empty = counts == 0
-        if empty.any():  # re-seed empty lists with random points
-            sums[empty] = sample[rng.choice(len(sample), int(empty.sum()), replace=False)]
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        centroids = sums / np.clip(norms, 1e-12, None)
-    return centroids.astype(np.float32)
-
-
-def build_ivf(data: _Data, n: int) -> tuple[_Data, _Ivf]:
-    """Group rows [0, n) by their nearest of ~sqrt(n) centroids; returns permuted copies."""
-    lists = int(min(4096, max(16, np.sqrt(n))))
-    rng = np.random.default_rng(n)
-    sample_size = min(n, lists * 40)
-    sample = data.vectors[rng.choice(n, sample_size, replace=False)]
-    centroids = _kmeans(sample, lists)
-    assign = np.empty(n, dtype=np.int32)
-    for start in range(0, n, 16384):
-        block = data.vectors[start : min(n, start + 16384)]
-        assign[start : start + len(block)] = np.argmax(block @ centroids.T, axis=1)
-    order = np.argsort(assign, kind="stable")
-    offsets = np.zeros(lists + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(np.bincount(assign, minlength=lists))
-    built = _empty(len(data.ids), data.vectors.shape[1])
-    for name in ("ids", "vectors", "kinds", "visibility", "about"):
-        getattr(built, name)[:n] = getattr(data, name)[:n][order]
-    # Principal directions of the sample (uncentred: inner products must be preserved).
-    _, _, vt = np.linalg.svd(sample, full_matrices=False)
-    projection = np.ascontiguousarray(vt[: min(PCA_DIMS, vt.shape[0])], dtype=np.float32)
-    reduced = np.empty((n, projection.shape[0]), dtype=np.float32)
-    for start in range(0, n, 16384):
-        end = min(n, start + 16384)
-        reduced[start:end] = built.vectors[start:end] @ projection.T
-    ivf = _Ivf(n=n, centroids=centroids, offsets=offsets, projection=projection, reduced=reduced)
-    built.n, built.ivf = n, ivf
-    return built, ivf
-
-
-def _needs_build(data: _Data) -> bool:
-    if data.n < settings.MEMORY["IVF_MIN"]:
+def _graph_behind(entry: _Entry) -> bool:
+    data, graph = entry.data, entry.graph
+    if data is None or data.n < settings.MEMORY["ANN_MIN"]:
         return False
-    if data.ivf is None:
+    return graph is None or graph.layout != data.layout or graph.n < data.n
+
+
+def _saved_path(persona_id: str) -> Path:
+    return Path(settings.VAR_DIR) / "memory-index" / f"{persona_id}.faiss"
+
+
+def _new_index(dims: int) -> faiss.IndexHNSWFlat:
+    conf = settings.MEMORY
+    index = faiss.IndexHNSWFlat(dims, conf["ANN_M"], faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = conf["ANN_EF_CONSTRUCTION"]
+    return index
+
+
+def _load_saved(persona_id: str, data: _Data) -> _Graph | None:
+    """The graph saved by an earlier process, if it still holds exactly these rows' vectors."""
+    path = _saved_path(persona_id)
+    if not settings.MEMORY["ANN_SAVE"] or not path.exists():
+        return None
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        index = faiss.read_index(str(path))
+        n = int(index.ntotal)
+        storage = faiss.downcast_index(index.storage)
+        stored = faiss.rev_swig_ptr(storage.get_xb(), n * index.d).reshape(n, index.d)
+        if (
+            n <= data.n
+            and meta.get("first_ids") == [int(i) for i in data.ids[: min(n, 8)]]
+            and np.array_equal(stored, data.vectors[:n])
+        ):
+            return _Graph(index=index, layout=data.layout)
+    except (OSError, ValueError, RuntimeError):
+        log.warning("memory index: ignoring the unreadable saved graph of %s", persona_id)
+    return None
+
+
+def _save(persona_id: str, graph: _Graph, data: _Data) -> None:
+    if not settings.MEMORY["ANN_SAVE"]:
+        return
+    path = _saved_path(persona_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        faiss.write_index(graph.index, str(tmp))
+        tmp.replace(path)
+        meta = {"first_ids": [int(i) for i in data.ids[: min(graph.n, 8)]], "rows": graph.n}
+        path.with_suffix(".json").write_text(json.dumps(meta))
+    except OSError:
+        log.warning("memory index: could not save the graph of %s", persona_id, exc_info=True)
+
+
+def build_graph(data: _Data, n: int) -> _Graph:
+    """A new HNSW graph over rows [0, n) (blocking; the server builds in the background)."""
+    index = _new_index(data.vectors.shape[1])
+    for start in range(0, n, 16384):
+        index.add(data.vectors[start : min(n, start + 16384)])
+    return _Graph(index=index, layout=data.layout)
+
+
+def _index_step(entry: _Entry) -> bool:
+    """One step of bringing the graph up to date; False when there is nothing left to do."""
+    with entry.lock:
+        data, graph = entry.data, entry.graph
+    if data is None or data.n < settings.MEMORY["ANN_MIN"]:
+        return False
+    if graph is None or graph.layout != data.layout:
+        started = time.monotonic()
+        built = _load_saved(entry.persona_id, data)
+        fresh = built is None
+        if fresh:
+            built = build_graph(data, data.n)
+        with entry.lock:
+            if entry.data is None or entry.data.layout != data.layout:
+                return True  # the rows changed meanwhile: start over with the new ones
+            with entry.graph_lock:
+                entry.graph = built
+        log.info(
+            "memory index: HNSW graph over %d vectors of %s %s in %.1fs",
+            built.n, entry.persona_id, "built" if fresh else "loaded",
+            time.monotonic() - started,
+        )  # fmt: skip
+        if fresh:
+            _save(entry.persona_id, built, data)
         return True
-    tail = data.n - data.ivf.n
-    return tail > max(2000, data.ivf.n // 5)
+    if graph.n >= data.n:
+        return False
+    end = min(data.n, graph.n + ADD_BATCH)
+    with entry.graph_lock:
+        if entry.graph is graph and graph.n < end:
+            graph.index.add(data.vectors[graph.n : end])
+    return True
 
 
-def _maybe_build(entry: _Entry) -> None:
-    """Start a background (re)build of the IVF when the data outgrew it. Holds entry.lock."""
-    if entry.building or entry.data is None or not _needs_build(entry.data):
+def _maybe_index(entry: _Entry) -> None:
+    """Start the background indexer when the graph lags the data. Holds entry.lock."""
+    if entry.building or not _graph_behind(entry):
         return
     entry.building = True
-    snapshot, layout = entry.data, entry.layout
 
     def run() -> None:
         try:
-            started = time.monotonic()
-            built, _ = build_ivf(snapshot, snapshot.n)
-            with entry.lock:
-                current = entry.data
-                if entry.layout == layout and current is not None:
-                    # Rows appended while building go after the indexed block, unchanged.
-                    extra = current.n - snapshot.n
-                    built = _grow(built, current.n)
-                    for name in ("ids", "vectors", "kinds", "visibility", "about"):
-                        getattr(built, name)[snapshot.n : current.n] = getattr(current, name)[
-                            snapshot.n : current.n
-                        ]
-                    built.n = snapshot.n + extra
-                    entry.data = built
-            log.info(
-                "memory index: IVF over %d vectors of %s built in %.1fs",
-                snapshot.n, entry.persona_id, time.monotonic() - started,
-            )  # fmt: skip
+            while _index_step(entry):
+                pass
         except Exception:
-            log.exception("memory index: IVF build failed for %s", entry.persona_id)
+            log.exception("memory index: HNSW indexing failed for %s", entry.persona_id)
         finally:
             entry.building = False
             close_old_connections()
 
-    threading.Thread(target=run, name=f"ivf-{entry.persona_id[:8]}", daemon=True).start()
+    threading.Thread(target=run, name=f"hnsw-{entry.persona_id[:8]}", daemon=True).start()
 
 
 def wait_ready(persona_id: str, timeout: float = 600.0) -> None:
-    """Block until the persona's index is loaded and no IVF build is running (bench, tests)."""
+    """Block until the persona's graph holds every row (bench, tests)."""
     entry = _entry(str(persona_id))
     deadline = time.monotonic() + timeout
-    while entry.building and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while (entry.building or _graph_behind(entry)) and time.monotonic() < deadline:
+        if not entry.building:
+            with entry.lock:
+                _maybe_index(entry)
+        time.sleep(0.02)
 
 
 def clear() -> None:
@@ -344,59 +380,63 @@ def _top(rows: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return rows[order], sims[order]
 
 
+def _exact(data: _Data, query: np.ndarray, k: int, start: int, mask: np.ndarray | None):
+    """Exact top-k among rows [start, n) that pass the mask."""
+    rows = np.arange(start, data.n)
+    if mask is not None:
+        rows = rows[mask[start : data.n]]
+    if len(rows) == 0:
+        return EMPTY
+    return _top(rows, data.vectors[rows] @ query, k)
+
+
+def _graph_search(
+    graph: _Graph, query: np.ndarray, k: int, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of the graph's rows; called with the graph locked."""
+    n = graph.n
+    params = faiss.SearchParametersHNSW()
+    ef = max(k, settings.MEMORY["ANN_EF_SEARCH"])
+    bits = None
+    if mask is not None:
+        allowed = int(mask[:n].sum())
+        if allowed == 0:
+            return EMPTY
+        # A filter leaves fewer neighbours on the walk: widen it as the filter narrows.
+        ef = int(ef * min(8.0, n / allowed))
+        bits = np.packbits(mask[:n], bitorder="little")
+        params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+    params.efSearch = ef
+    sims, rows = graph.index.search(query[None, :], k, params=params)
+    keep = rows[0] >= 0
+    return rows[0][keep].astype(np.int64), sims[0][keep]
+
+
 def _search_data(
-    data: _Data, query: np.ndarray, k: int, mask: np.ndarray | None, exact: bool, nprobe: int
+    entry: _Entry, data: _Data, query: np.ndarray, k: int, mask: np.ndarray | None, exact: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     n = data.n
     if n == 0 or k <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    ivf = data.ivf
+        return EMPTY
     if mask is not None:
         allowed = int(mask.sum())
         if allowed == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return EMPTY
         # A selective filter: scoring only the allowed rows is cheaper and exact.
-        if exact or ivf is None or allowed <= 4 * max(k, 256) or allowed * 8 <= n:
-            rows = np.flatnonzero(mask)
-            return _top(rows, data.vectors[rows] @ query, k)
-    if exact or ivf is None:
-        sims = data.vectors[:n] @ query
-        if mask is not None:
-            sims = np.where(mask, sims, -np.inf)
-        rows = np.arange(n)
-        rows, sims = _top(rows, sims, k)
-        keep = np.isfinite(sims)
-        return rows[keep], sims[keep]
-    lists = len(ivf.centroids)
-    q_reduced = ivf.projection @ query
-    centroid_sims = ivf.centroids @ query
-    while True:
-        probe = min(lists, nprobe)
-        if probe < lists:
-            chosen = np.argpartition(-centroid_sims, probe - 1)[:probe]
-        else:
-            chosen = np.arange(lists)
-        spans = [(int(ivf.offsets[c]), int(ivf.offsets[c + 1])) for c in chosen]
-        rows = np.concatenate([np.arange(a, b) for a, b in spans])
-        # Coarse scores in the reduced space (contiguous slices, no copies), then the best
-        # RERANK rows exactly.
-        approx = np.concatenate([ivf.reduced[a:b] @ q_reduced for a, b in spans])
-        if mask is not None:
-            keep = mask[rows]
-            rows, approx = rows[keep], approx[keep]
-        pool = max(RERANK, k)
-        if len(rows) > pool:
-            rows = rows[np.argpartition(-approx, pool - 1)[:pool]]
-        sims = data.vectors[rows] @ query
-        if n > ivf.n:  # rows appended since the build: scanned exactly
-            tail = np.arange(ivf.n, n)
-            if mask is not None:
-                tail = tail[mask[ivf.n : n]]
-            rows = np.concatenate([rows, tail])
-            sims = np.concatenate([sims, data.vectors[tail] @ query])
-        if len(rows) >= k or probe >= lists:
-            return _top(rows, sims, k)
-        nprobe = probe * 2
+        if allowed <= 4 * max(k, 256) or allowed * 8 <= n:
+            exact = True
+    if not exact:
+        with entry.graph_lock:
+            graph = entry.graph
+            if graph is not None and graph.layout == data.layout and 0 < graph.n <= n:
+                rows, sims = _graph_search(graph, query, k, mask)
+                start = graph.n
+            else:
+                graph = None
+        if graph is not None:
+            tail_rows, tail_sims = _exact(data, query, k, start, mask)
+            return _top(np.concatenate([rows, tail_rows]), np.concatenate([sims, tail_sims]), k)
+    return _exact(data, query, k, 0, mask)
 
 
 def search(
@@ -409,19 +449,15 @@ def search(
     visibilities: set[str] | None = None,
     allowed_ids: np.ndarray | None = None,
     exact: bool = False,
-    nprobe: int | None = None,
 ) -> list[tuple[int, float]]:
     """The ``k`` most similar searchable memories of a persona: ``[(memory_id, cosine)]``."""
     entry = _entry(str(persona_id))
     data = entry.data
     if data is None:
         return []
-    query = np.asarray(query, dtype=np.float32)
+    query = np.ascontiguousarray(query, dtype=np.float32)
     mask = _mask(entry, data, kinds, about, visibilities, allowed_ids)
-    if nprobe is None and data.ivf is not None:
-        lists = len(data.ivf.centroids)
-        nprobe = max(1, int(np.ceil(lists * settings.MEMORY["IVF_PROBE_FRACTION"])))
-    rows, sims = _search_data(data, query, k, mask, exact, nprobe or 1)
+    rows, sims = _search_data(entry, data, query, k, mask, exact)
     ids = data.ids[rows]
     return [(int(i), float(s)) for i, s in zip(ids, sims, strict=True)]
 
@@ -429,11 +465,11 @@ def search(
 def stats(persona_id: str) -> dict:
     """What the cache holds for a persona (admin, tests)."""
     entry = _entry(str(persona_id))
-    data = entry.data
+    data, graph = entry.data, entry.graph
+    current = graph is not None and data is not None and graph.layout == data.layout
     return {
         "vectors": 0 if data is None else data.n,
-        "ivf_lists": 0 if data is None or data.ivf is None else len(data.ivf.centroids),
-        "ivf_rows": 0 if data is None or data.ivf is None else data.ivf.n,
+        "graph_rows": graph.n if current else 0,
         "revision": entry.revision,
         "layout": entry.layout,
     }

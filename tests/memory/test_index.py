@@ -1,4 +1,5 @@
-"""The in-process index of the embedded mode: cache invalidation, IVF recall vs exact."""
+"""The in-process index of the embedded mode: cache invalidation, HNSW recall vs exact,
+rows added while and after the graph is built, filters, and the graph saved across restarts."""
 
 from __future__ import annotations
 
@@ -57,34 +58,36 @@ def test_inserts_append_and_deletes_reload(alice):
     assert stats["vectors"] == 59 and stats["layout"] == 1
 
 
-def test_ivf_recall_at_10_against_exact(alice, memory_settings):
-    memory_settings(IVF_MIN=2000)
-    data = clustered(8000)
-    bulk(alice, data)
+def test_hnsw_recall_at_10_against_exact(alice, memory_settings):
+    memory_settings(ANN_MIN=2000)
+    bulk(alice, clustered(8000))
     index.wait_ready(alice.id)
-    stats = index.stats(alice.id)
-    assert stats["ivf_lists"] > 0 and stats["ivf_rows"] == 8000
+    assert index.stats(alice.id)["graph_rows"] == 8000
     queries = clustered(50, seed=7)
     hits = 0
     for q in queries:
         approx = [i for i, _ in index.search(alice.id, q, 10)]
         exact = [i for i, _ in index.search(alice.id, q, 10, exact=True)]
         hits += len(set(approx) & set(exact))
-    assert hits / (10 * len(queries)) >= 0.95
+    assert hits / (10 * len(queries)) >= 0.98
 
 
-def test_rows_added_after_the_ivf_build_are_searched(alice, memory_settings):
-    memory_settings(IVF_MIN=2000)
+def test_rows_added_after_the_build_are_searched_then_joined_to_the_graph(alice, memory_settings):
+    memory_settings(ANN_MIN=2000)
     bulk(alice, clustered(3000))
     index.wait_ready(alice.id)
     target = clustered(1, seed=99)[0]
     [late] = bulk(alice, target[None, :])
     found = memory_search(persona=alice, query_embedding=target, limit=1, touch=False)
     assert found[0].memory.id == late.id
+    index.wait_ready(alice.id)
+    assert index.stats(alice.id)["graph_rows"] == 3001
+    found = memory_search(persona=alice, query_embedding=target, limit=1, touch=False)
+    assert found[0].memory.id == late.id
 
 
-def test_selective_filters_with_ivf_are_exact(alice, memory_settings):
-    memory_settings(IVF_MIN=2000)
+def test_selective_filters_with_a_graph_are_exact(alice, memory_settings):
+    memory_settings(ANN_MIN=2000)
     bulk(alice, clustered(3000))
     facts = bulk(alice, clustered(30, seed=5), kind="fact")
     index.wait_ready(alice.id)
@@ -92,3 +95,55 @@ def test_selective_filters_with_ivf_are_exact(alice, memory_settings):
     got = memory_search(persona=alice, query_embedding=q, limit=10, kinds=["fact"], touch=False)
     sims = sorted(((float(m.embedding @ q), m.id) for m in facts), reverse=True)
     assert {s.memory.id for s in got} == {pk for _, pk in sims[:10]}
+
+
+def test_broad_filters_walk_the_graph_and_return_only_allowed_rows(alice, memory_settings):
+    memory_settings(ANN_MIN=2000)
+    episodes = bulk(alice, clustered(2500))
+    facts = bulk(alice, clustered(2500, seed=3), kind="fact")
+    index.wait_ready(alice.id)
+    fact_ids = {m.id for m in facts}
+    hits = 0
+    for q in clustered(20, seed=13):
+        approx = [i for i, _ in index.search(alice.id, q, 10, kinds=["fact"])]
+        exact = [i for i, _ in index.search(alice.id, q, 10, kinds=["fact"], exact=True)]
+        assert set(approx) <= fact_ids and len(approx) == 10
+        hits += len(set(approx) & set(exact))
+    assert hits / 200 >= 0.95
+    assert episodes[0].id not in fact_ids
+
+
+def test_a_deleted_memory_leaves_the_graph(alice, memory_settings):
+    memory_settings(ANN_MIN=2000)
+    vectors = clustered(3000)
+    rows = bulk(alice, vectors)
+    index.wait_ready(alice.id)
+    memory_delete(memory=rows[17])
+    found = [i for i, _ in index.search(alice.id, vectors[17], 5)]
+    assert rows[17].id not in found
+    index.wait_ready(alice.id)
+    assert index.stats(alice.id)["graph_rows"] == 2999
+    assert rows[17].id not in [i for i, _ in index.search(alice.id, vectors[17], 5)]
+
+
+def test_a_saved_graph_is_reused_after_a_restart_only_while_it_matches(
+    alice, memory_settings, settings, tmp_path, caplog
+):
+    settings.VAR_DIR = tmp_path
+    memory_settings(ANN_MIN=2000, ANN_SAVE=True)
+    vectors = clustered(3000)
+    rows = bulk(alice, vectors)
+    index.wait_ready(alice.id)
+    assert (tmp_path / "memory-index" / f"{alice.id}.faiss").exists()
+    index.clear()  # a new process: the cache is empty, the saved graph is on disk
+    with caplog.at_level("INFO", logger="memory.index"):
+        index.wait_ready(alice.id)
+    assert "loaded" in caplog.text and index.stats(alice.id)["graph_rows"] == 3000
+    assert index.search(alice.id, vectors[5], 1)[0][0] == rows[5].id
+    # Rows changed while no process held the cache: the saved graph no longer matches.
+    memory_delete(memory=rows[0])
+    index.clear()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="memory.index"):
+        index.wait_ready(alice.id)
+    assert "built" in caplog.text and index.stats(alice.id)["graph_rows"] == 2999
