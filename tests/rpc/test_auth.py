@@ -7,10 +7,17 @@ from asgiref.sync import sync_to_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PUBLIC = {"system.ping", "system.info", "session.authenticate", "initialize", "ping"}
+PUBLIC = {
+    "system.ping",
+    "system.info",
+    "session.authenticate",
+    "initialize",
+    "ping",
+    "server/discover",  # MCP 2026-07-28's first call, the stateless counterpart of initialize
+}
 
 
-async def test_only_the_five_public_methods_are_callable_unauthenticated(rpc_connect, demo):
+async def test_only_the_public_methods_are_callable_unauthenticated(rpc_connect, demo):
     from personamcp.rpc.registry import registry
 
     public = {m.name for m in registry.all() if m.public and not m.name.startswith("test.")}

@@ -32,9 +32,10 @@ async def test_single_call_with_bearer_key(demo, akey):
 async def test_unauthenticated_http_only_public_methods(demo):
     assert (await post({"jsonrpc": "2.0", "id": 1, "method": "system.ping"})).json()["result"]
     response = await post({"jsonrpc": "2.0", "id": 2, "method": "persona.list"})
-    assert response.json()["error"]["code"] == -32020
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == -32020 and response.json()["id"] == 2
     response = await post({"jsonrpc": "2.0", "id": 3, "method": "persona.list"}, key="pmcp_wrong")
-    assert response.json()["error"]["code"] == -32020
+    assert response.status_code == 401 and response.json()["error"]["code"] == -32020
     assert "invalid API key" in response.json()["error"]["message"]
 
 
@@ -72,7 +73,7 @@ async def test_http_errors(demo, limits):
         and response.json()["error"]["code"] == -32600
     )
     response = await AsyncClient().get("/mcp")
-    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.status_code == 405 and response["Allow"] == "POST, DELETE"
 
 
 async def test_http_browser_origin_checked(demo):
