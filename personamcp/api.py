@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import typing
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from pydantic import BaseModel
 from rest_framework import exceptions as drf_exc
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -110,3 +111,192 @@ def parse_query(request, model, *, aliases: dict[str, str] | None = None, **fixe
                 data[field] = value
     data.update(fixed)
     return validate(model, data)
+
+
+# --- OpenAPI (drf-spectacular) ----------------------------------------------------------------
+# The document is OpenAPI 3.1 (pydantic's JSON Schema is 2020-12, as 3.1 expects). What every
+# operation shares is added here once, not in each app's api.py: the Bearer security scheme,
+# the error responses with their schema, and the limits of query parameters, read from the
+# pydantic model the view validates its query string with (``parse_query``).
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E402
+from drf_spectacular.openapi import AutoSchema  # noqa: E402
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every error of the REST API; ``code`` is the JSON-RPC code of the same error.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "integer", "examples": [-32602]},
+                "message": {"type": "string"},
+                "data": {
+                    "type": "object",
+                    "description": "``errors`` [{field, message}] for -32602, "
+                    "``retry_after`` for -32029, ``correlation_id`` for -32603",
+                    "additionalProperties": True,
+                },
+            },
+        }
+    },
+}
+ERROR_STATUSES = {
+    400: "Invalid input (``error.data.errors`` lists each bad field).",
+    401: "No valid API key (send ``Authorization: Bearer <key>``).",
+    403: "The key's scope does not cover this operation or persona.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    429: "Rate limited (``Retry-After`` header, ``error.data.retry_after``).",
+    500: "Internal error (``error.data.correlation_id``).",
+}
+BODY_ERROR_STATUSES = {
+    409: "Conflict (duplicate slug, or the conversation is already generating a reply).",
+    413: "Request body too large.",
+    415: "Unsupported request content type.",
+}
+POST_ERROR_STATUSES = {
+    503: "LLM backend unavailable.",
+    504: "LLM backend timeout.",
+}
+_CONSTRAINTS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "enum",
+    "const",
+    "format",
+)
+
+
+class BearerKeyScheme(OpenApiAuthenticationExtension):
+    """``ApiKeyAuthentication`` in the document: HTTP Bearer with a Persona-MCP API key."""
+
+    target_class = "personamcp.auth.ApiKeyAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A Persona-MCP API key (``manage.py create_api_key`` or the admin).",
+        }
+
+
+def _query_model(view, method: str):
+    """The pydantic model a view method validates its query string with (``parse_query``, or
+    ``validate`` in a GET), read from the names the method's code refers to."""
+    func = getattr(view, method.lower(), None)
+    code = getattr(getattr(func, "__func__", func), "__code__", None)
+    if code is None:
+        return None
+    validators = {"parse_query", "validate"} if method.upper() == "GET" else {"parse_query"}
+    if not validators & set(code.co_names):
+        return None
+    namespace = func.__globals__
+    for name in code.co_names:
+        candidate = namespace.get(name)
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_schema(model, name: str) -> dict | None:
+    properties = model.model_json_schema().get("properties", {})
+    for field in (name, f"{name}_id", f"{name}s", "query" if name == "q" else None):
+        if field and field in properties:
+            schema = properties[field]
+            branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+            return branches[0] if len(branches) == 1 else schema
+    return None
+
+
+class PersonaAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, with query parameter limits taken from the view's model."""
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        model = _query_model(self.view, self.method)
+        if model is None:
+            return parameters
+        for parameter in parameters:
+            if parameter.get("in") != "query":
+                continue
+            field = _field_schema(model, parameter["name"])
+            if not field:
+                continue
+            target = parameter["schema"]
+            if target.get("type") == "array":
+                target = target.setdefault("items", {})
+                field = field.get("items", field)
+            for key in _CONSTRAINTS:
+                if key in field and key not in target:
+                    target[key] = field[key]
+        return parameters
+
+
+def postprocess_errors_and_security(result, generator, request, public):
+    """Spectacular hook: the Error component and the error responses of every operation."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for verb, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = dict(ERROR_STATUSES)
+            if "requestBody" in operation:
+                statuses.update(BODY_ERROR_STATUSES)
+            if verb == "post":
+                statuses.update(POST_ERROR_STATUSES)
+            responses = operation["responses"]
+            for status, description in sorted(statuses.items()):
+                responses.setdefault(str(status), {"description": description, "content": content})
+            responses["429"].setdefault(
+                "headers",
+                {
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "description": "seconds until the window ends",
+                    }
+                },
+            )
+            responses["401"].setdefault(
+                "headers",
+                {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+            )
+    return result
+
+
+def not_found(request, exception=None):
+    """``handler404``: the API's error body under /api and /v1, Django's page elsewhere."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": -32004, "message": "not found"}}, status=404)
+    if request.path.startswith("/v1/"):
+        return JsonResponse(
+            {"error": {"message": "not found", "type": "not_found_error", "param": None,
+                       "code": "not_found"}},
+            status=404,
+        )  # fmt: skip
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: no HTML stack page for API clients."""
+    from django.views.defaults import server_error as django_server_error
+
+    if request.path.startswith(("/api/", "/v1/")):
+        return JsonResponse(
+            {"error": {"code": errors.INTERNAL_ERROR, "message": "internal error",
+                       "data": {"correlation_id": correlation_id.get()}}},
+            status=500,
+        )  # fmt: skip
+    return django_server_error(request)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "personamcp",
     "llm",
@@ -194,9 +195,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["personamcp.auth.ScopedApiKeyPermission"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "personamcp.api.PersonaAutoSchema",
     "EXCEPTION_HANDLER": "personamcp.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # ``?format=`` belongs to the API's own parameters (card export), never to DRF's renderer
+    # selection; clients choose a representation with the Accept header.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Persona-MCP API",
@@ -204,6 +208,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # pydantic's schemas are JSON Schema 2020-12: the document is OpenAPI 3.1.
+    "OAS_VERSION": "3.1.0",
+    "AUTHENTICATION_WHITELIST": ["personamcp.auth.ApiKeyAuthentication"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "personamcp.api.postprocess_errors_and_security",
+    ],
+    # Swagger UI and ReDoc from the app's own static files (drf-spectacular-sidecar): offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Persona-MCP ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -52,7 +53,8 @@ def node_sdk_dir() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise RuntimeError("node and npm are needed (scripts/test.sh installs them)")
     with _locked("node-sdk"):
-        if not (NODE_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
+        wanted = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]
+        if not all((NODE_DIR / "node_modules" / name).exists() for name in wanted):
             subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                 cwd=NODE_DIR,
