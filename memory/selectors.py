@@ -28,6 +28,7 @@ from django.utils import timezone
 from memory.exceptions import MemoryNotFound
 from memory.models import Memory
 from personamcp.exceptions import ValidationFailed
+from personamcp.pagination import paginate
 from personas.models import Persona, Relationship
 
 SCORE_TERMS = ("relevance", "recency", "importance")
@@ -304,7 +305,7 @@ def memory_list(
     cursor: str | None = None,
     include_superseded: bool = True,
 ) -> tuple[list[Memory], str | None]:
-    """The persona's memories, newest first, keyset-paginated by id (cursor = last id seen)."""
+    """The persona's memories, newest first (by id), keyset-paginated."""
     if kind is not None and kind not in Memory.Kind.values:
         raise ValidationFailed([{"field": "kind", "message": f"unknown kind {kind!r}"}])
     qs = Memory.objects.filter(persona=persona).defer("embedding")
@@ -312,14 +313,7 @@ def memory_list(
         qs = qs.filter(kind=kind)
     if not include_superseded:
         qs = qs.filter(superseded=False)
-    if cursor:
-        try:
-            qs = qs.filter(id__lt=int(cursor))
-        except ValueError:
-            raise ValidationFailed([{"field": "cursor", "message": "invalid cursor"}]) from None
-    page = list(qs.order_by("-id")[: limit + 1])
-    next_cursor = str(page[limit - 1].id) if len(page) > limit else None
-    return page[:limit], next_cursor
+    return paginate(qs, order="-id", limit=limit, cursor=cursor)
 
 
 def memory_stats(*, persona: Persona) -> dict:

@@ -53,9 +53,9 @@ class PersonaListView(APIView):
         """List personas (same result as ``persona.list``)."""
         params = parse_query(request, PersonaListParams, aliases={"tag": "tags"})
         query = request.query_params
-        personas, next_cursor = selectors.persona_list(**params.model_dump())
-        if request.principal.persona_ids is not None:
-            personas = [p for p in personas if request.principal.may_access(p.id)]
+        personas, next_cursor = selectors.persona_list(
+            **params.model_dump(), persona_ids=request.principal.persona_ids
+        )
         next_url = None
         if next_cursor:
             mutable = query.copy()

@@ -55,12 +55,10 @@ def detail(persona) -> dict:
 @rpc_method("persona.list", params=PersonaListParams, result=PersonaListOut)
 def persona_list(ctx: RpcContext, params: PersonaListParams) -> dict:
     """List personas, optionally filtered by a search string and tags; keyset paginated."""
-    personas, next_cursor = selectors.persona_list(
-        search=params.search, tags=params.tags, limit=params.limit, cursor=params.cursor
-    )
     principal = ctx.principal
-    if principal is not None and principal.persona_ids is not None:
-        personas = [p for p in personas if principal.may_access(p.id)]
+    personas, next_cursor = selectors.persona_list(
+        **params.model_dump(), persona_ids=None if principal is None else principal.persona_ids
+    )
     return {"personas": [persona_data(p) for p in personas], "next_cursor": next_cursor}
 
 

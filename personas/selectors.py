@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 
 from django.db.models import Q, QuerySet
 
-from personamcp.exceptions import ValidationFailed
+from personamcp.pagination import paginate
 from personas.exceptions import NoActivePersona, PersonaNotFound
 from personas.models import Persona, PersonaState
 
@@ -40,41 +38,29 @@ def persona_state_get(*, persona: Persona) -> PersonaState:
     return state
 
 
-def _encode_cursor(persona: Persona) -> str:
-    raw = json.dumps([persona.name, str(persona.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return str(name), uuid.UUID(pid)
-    except (ValueError, TypeError):
-        raise ValidationFailed([{"field": "cursor", "message": "invalid cursor"}]) from None
-
-
 def persona_list(
     *,
     search: str | None = None,
     tags: list[str] | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    persona_ids: frozenset[str] | None = None,
 ) -> tuple[list[Persona], str | None]:
-    """Personas ordered by name, keyset-paginated; ``tags`` must all be present."""
+    """Personas ordered by name, keyset-paginated; ``tags`` must all be present.
+
+    ``persona_ids`` (a key limited to some personas) filters before paging, so every page is
+    full while more follow and the last page carries no cursor.
+    """
     qs = _base_qs()
+    if persona_ids is not None:
+        qs = qs.filter(id__in=persona_ids)
     if search:
         qs = qs.filter(
             Q(name__icontains=search) | Q(slug__icontains=search) | Q(description__icontains=search)
         )
     for tag in tags or []:
         qs = qs.filter(tags__name=tag)
-    if cursor:
-        name, pid = _decode_cursor(cursor)
-        qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=pid))
-    page = list(qs.order_by("name", "id")[: limit + 1])
-    next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
-    return page[:limit], next_cursor
+    return paginate(qs, order="name", limit=limit, cursor=cursor)
 
 
 def persona_stats(*, persona: Persona) -> dict[str, int]:
