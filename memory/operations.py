@@ -7,8 +7,17 @@ Keeping it in one place is what makes ``memory.search`` over /mcp and
 from __future__ import annotations
 
 from memory import selectors, services
-from memory.schemas import MemoryListParams, MemorySearchParams, MemoryStoreParams
-from memory.serializers import memory_data, scored_memory_data
+from memory.schemas import (
+    MemoryDeletedOut,
+    MemoryListOut,
+    MemoryListParams,
+    MemoryOut,
+    MemoryReflectOut,
+    MemorySearchOut,
+    MemorySearchParams,
+    MemoryStatsOut,
+    MemoryStoreParams,
+)
 from personamcp.auth import require_persona
 from personamcp.jobs import enqueue
 
@@ -23,7 +32,7 @@ def store(persona, params: MemoryStoreParams) -> dict:
         about=params.about,
         metadata=params.metadata,
     )
-    return memory_data(memory)
+    return MemoryOut.dump(memory)
 
 
 def search(persona, params: MemorySearchParams) -> dict:
@@ -38,7 +47,7 @@ def search(persona, params: MemorySearchParams) -> dict:
         about=params.about,
         weights=weights,
     )
-    return {"memories": [scored_memory_data(s) for s in found]}
+    return MemorySearchOut.dump({"memories": found})
 
 
 def _owned(memory_id: int, principal):
@@ -48,24 +57,24 @@ def _owned(memory_id: int, principal):
 
 
 def get(memory_id: int, principal) -> dict:
-    return memory_data(_owned(memory_id, principal))
+    return MemoryOut.dump(_owned(memory_id, principal))
 
 
 def delete(memory_id: int, principal) -> dict:
     memory = _owned(memory_id, principal)
     services.memory_delete(memory=memory)
-    return {"deleted": True, "memory_id": memory_id}
+    return MemoryDeletedOut.dump({"deleted": True, "memory_id": memory_id})
 
 
 def list_(persona, params: MemoryListParams) -> dict:
     memories, next_cursor = selectors.memory_list(
         persona=persona, kind=params.kind, limit=params.limit, cursor=params.cursor
     )
-    return {"memories": [memory_data(m) for m in memories], "next_cursor": next_cursor}
+    return MemoryListOut.dump({"memories": memories, "next_cursor": next_cursor})
 
 
 def stats(persona) -> dict:
-    return selectors.memory_stats(persona=persona)
+    return MemoryStatsOut.dump(selectors.memory_stats(persona=persona))
 
 
 def reflect(persona) -> dict:
@@ -75,6 +84,6 @@ def reflect(persona) -> dict:
         from memory.tasks import reflect_task
 
         enqueue(reflect_task, str(persona.id))
-        return {"reflections": [], "queued": True}
+        return MemoryReflectOut.dump({"reflections": [], "queued": True})
     reflections = services.memory_reflect(persona=persona)
-    return {"reflections": [memory_data(m) for m in reflections], "queued": False}
+    return MemoryReflectOut.dump({"reflections": reflections, "queued": False})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from django.conf import settings
 from pydantic import Field, StringConstraints, field_validator
 
-from personamcp.schemas import Out, Params, Unit
+from personamcp.schemas import OptionalStrId, Out, Params, StrId, Unit, rounded
 
 PersonaRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Kind = Literal["episodic", "fact", "reflection"]
@@ -72,29 +73,33 @@ class PersonaOptionalParams(Params):
 
 
 class MemoryOut(Out):
+    """PROTOCOL's Memory object (plus ``superseded``): ``MemoryOut.dump(memory)``."""
+
     id: int
-    persona_id: str
+    persona_id: StrId
     content: str
     kind: Kind
-    importance: float
+    importance: rounded(4)
     visibility: Visibility
     about: str
-    source_persona_id: str | None
-    created_at: str
-    last_accessed_at: str
+    source_persona_id: OptionalStrId
+    created_at: datetime
+    last_accessed_at: datetime
     access_count: int
     metadata: dict
     superseded: bool
 
 
 class ScoreTerms(Out):
-    relevance: float
-    recency: float
-    importance: float
+    relevance: rounded(6)
+    recency: rounded(6)
+    importance: rounded(6)
 
 
 class ScoredMemoryOut(MemoryOut):
-    score: float
+    """A Memory plus its ``score`` and the three terms (from a ``selectors.ScoredMemory``)."""
+
+    score: rounded(6)
     scores: ScoreTerms
 
 
@@ -111,9 +116,9 @@ class MemoryStatsOut(Out):
     total: int
     by_kind: dict[str, int]
     by_visibility: dict[str, int]
-    avg_importance: float | None
-    oldest: str | None
-    newest: str | None
+    avg_importance: rounded(4) | None
+    oldest: datetime | None
+    newest: datetime | None
     superseded: int
 
 

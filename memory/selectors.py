@@ -42,6 +42,12 @@ class ScoredMemory:
     score: float
     scores: dict[str, float] = field(default_factory=dict)
 
+    def __getattr__(self, name: str):
+        # The memory's own fields read through, so ``ScoredMemoryOut`` shapes it flat.
+        if name == "memory":
+            raise AttributeError(name)
+        return getattr(self.memory, name)
+
 
 def _weights(weights: dict | None) -> dict[str, float]:
     merged = dict(settings.MEMORY["WEIGHTS"])
@@ -318,8 +324,6 @@ def memory_list(
 
 def memory_stats(*, persona: Persona) -> dict:
     """Counts by kind and visibility, mean importance, oldest and newest creation times."""
-    from personamcp.schemas import iso
-
     qs = Memory.objects.filter(persona=persona)
     agg = qs.aggregate(
         total=Count("id"),
@@ -345,8 +349,8 @@ def memory_stats(*, persona: Persona) -> dict:
         "total": agg["total"],
         "by_kind": by_kind,
         "by_visibility": by_visibility,
-        "avg_importance": round(agg["avg"], 4) if agg["avg"] is not None else None,
-        "oldest": iso(agg["oldest"]),
-        "newest": iso(agg["newest"]),
+        "avg_importance": agg["avg"],
+        "oldest": agg["oldest"],
+        "newest": agg["newest"],
         "superseded": agg["superseded"],
     }

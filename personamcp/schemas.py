@@ -2,13 +2,24 @@
 
 Input models are strict about unknown fields (typos must be visible) and are the single
 validator used by both front doors: the JSON-RPC registry and the DRF views.
+
+Output models (``*Out``) are the single shape of each object: ``Out.dump(obj)`` turns a model
+instance (read by attribute) or a dict into the JSON of both doors, and the same class is the
+result schema of the OpenRPC document and the response schema of the OpenAPI document.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from personamcp.exceptions import ValidationFailed
@@ -21,9 +32,14 @@ class Params(BaseModel):
 
 
 class Out(BaseModel):
-    """Base for result models (documentation and shaping of output)."""
+    """Base for result models: the one definition of an object's output shape."""
 
     model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def dump(cls, obj: Any) -> dict:
+        """``obj`` (read by attribute, or a dict) in this shape, as JSON-ready data."""
+        return cls.model_validate(obj).model_dump(mode="json")
 
 
 class NoParams(Params):
@@ -35,6 +51,14 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 SignedUnit = Annotated[float, Field(ge=-1.0, le=1.0)]
 ShortStr = Annotated[str, StringConstraints(max_length=200)]
 Limit = Annotated[int, Field(ge=1, le=200)]
+# Output types: primary keys (UUIDs, ints) are strings on the wire; scores are rounded.
+StrId = Annotated[str, BeforeValidator(str)]
+OptionalStrId = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
+
+
+def rounded(digits: int):
+    """A float rounded to ``digits`` decimals in the output."""
+    return Annotated[float, AfterValidator(lambda v: round(v, digits))]
 
 
 def pydantic_errors(exc: PydanticValidationError) -> list[dict[str, str]]:

@@ -14,17 +14,19 @@ from personamcp.schemas import validate
 from personas import selectors, services
 from personas.cards import persona_to_card
 from personas.models import Persona
+from personas.rpc import detail
 from personas.schemas import (
     PersonaCreate,
+    PersonaDeletedOut,
     PersonaDetailOut,
+    PersonaExportOut,
     PersonaExportParams,
     PersonaImport,
-    PersonaListOut,
+    PersonaListPageOut,
     PersonaListParams,
     PersonaPatch,
     PersonaStateOut,
 )
-from personas.serializers import persona_data, persona_detail_data, state_data
 
 
 def resolve_persona(request, persona_id: str, *, with_state: bool = False) -> Persona:
@@ -32,11 +34,6 @@ def resolve_persona(request, persona_id: str, *, with_state: bool = False) -> Pe
     persona = selectors.persona_get(persona_id=persona_id, with_state=with_state)
     require_persona(request.principal, str(persona.id))
     return persona
-
-
-def _detail(persona: Persona) -> dict:
-    fresh = selectors.persona_get(persona_id=str(persona.id), with_state=True)
-    return persona_detail_data(fresh, stats=selectors.persona_stats(persona=fresh))
 
 
 class PersonaListView(APIView):
@@ -47,7 +44,7 @@ class PersonaListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("cursor", str),
         ],
-        responses=PersonaListOut,
+        responses=PersonaListPageOut,
     )
     def get(self, request):
         """List personas (same result as ``persona.list``)."""
@@ -61,13 +58,8 @@ class PersonaListView(APIView):
             mutable = query.copy()
             mutable["cursor"] = next_cursor
             next_url = request.build_absolute_uri(f"{request.path}?{mutable.urlencode()}")
-        return Response(
-            {
-                "personas": [persona_data(p) for p in personas],
-                "next_cursor": next_cursor,
-                "next": next_url,
-            }
-        )
+        page = {"personas": personas, "next_cursor": next_cursor, "next": next_url}
+        return Response(PersonaListPageOut.dump(page))
 
     @extend_schema(request=PersonaCreate, responses={201: PersonaDetailOut})
     def post(self, request):
@@ -76,14 +68,14 @@ class PersonaListView(APIView):
             raise Forbidden("a key limited to some personas cannot create personas")
         params = parse(request, PersonaCreate)
         persona = services.persona_create(**params.model_dump())
-        return Response(_detail(persona), status=201)
+        return Response(detail(persona), status=201)
 
 
 class PersonaDetailView(APIView):
     @extend_schema(responses=PersonaDetailOut)
     def get(self, request, persona_id: str):
         """One persona with state and stats (same as ``persona.get``)."""
-        return Response(_detail(resolve_persona(request, persona_id)))
+        return Response(detail(resolve_persona(request, persona_id)))
 
     @extend_schema(request=PersonaPatch, responses=PersonaDetailOut)
     def patch(self, request, persona_id: str):
@@ -91,7 +83,7 @@ class PersonaDetailView(APIView):
         persona = resolve_persona(request, persona_id)
         params = parse(request, PersonaPatch)
         services.persona_update(persona=persona, **params.model_dump(exclude_unset=True))
-        return Response(_detail(persona))
+        return Response(detail(persona))
 
     @extend_schema(request=PersonaCreate, responses=PersonaDetailOut)
     def put(self, request, persona_id: str):
@@ -99,12 +91,14 @@ class PersonaDetailView(APIView):
         persona = resolve_persona(request, persona_id)
         params = parse(request, PersonaCreate)
         services.persona_update(persona=persona, **params.model_dump())
-        return Response(_detail(persona))
+        return Response(detail(persona))
 
+    @extend_schema(responses=PersonaDeletedOut)
     def delete(self, request, persona_id: str):
         """Delete a persona (same as ``persona.delete``)."""
         persona = resolve_persona(request, persona_id)
-        return Response({"deleted": True, "persona_id": services.persona_delete(persona=persona)})
+        deleted = {"deleted": True, "persona_id": services.persona_delete(persona=persona)}
+        return Response(PersonaDeletedOut.dump(deleted))
 
 
 class PersonaStateView(APIView):
@@ -112,7 +106,7 @@ class PersonaStateView(APIView):
     def get(self, request, persona_id: str):
         """The persona's current mood and energy (same as ``persona.state``)."""
         persona = resolve_persona(request, persona_id)
-        return Response(state_data(selectors.persona_state_get(persona=persona)))
+        return Response(PersonaStateOut.dump(selectors.persona_state_get(persona=persona)))
 
 
 class PersonaAvatarView(APIView):
@@ -135,13 +129,13 @@ class PersonaAvatarView(APIView):
             raise ValidationFailed([{"field": "avatar", "message": "an image file is required"}])
         # The service verifies, re-encodes and renames it (personamcp.media.clean_image).
         services.persona_set_avatar(persona=persona, avatar=upload)
-        return Response(_detail(persona))
+        return Response(detail(persona))
 
     def delete(self, request, persona_id: str):
         """Remove the avatar."""
         persona = resolve_persona(request, persona_id)
         services.persona_set_avatar(persona=persona, avatar=None)
-        return Response(_detail(persona))
+        return Response(detail(persona))
 
 
 class PersonaImportView(APIView):
@@ -154,11 +148,14 @@ class PersonaImportView(APIView):
             raise Forbidden("a key limited to some personas cannot create personas")
         params = parse(request, PersonaImport)
         persona = services.persona_import(card=params.card, png=decode_png(params.png_base64))
-        return Response(_detail(persona), status=201)
+        return Response(detail(persona), status=201)
 
 
 class PersonaExportView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["ccv3", "ccv2"])])
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["ccv3", "ccv2"])],
+        responses=PersonaExportOut,
+    )
     def get(self, request, persona_id: str):
         """The persona as a Character Card (same as persona.export)."""
         persona = resolve_persona(request, persona_id)
@@ -166,4 +163,6 @@ class PersonaExportView(APIView):
             PersonaExportParams,
             {"persona_id": persona_id, "format": request.query_params.get("format", "ccv3")},
         )
-        return Response({"card": persona_to_card(persona, fmt=params.format)})
+        return Response(
+            PersonaExportOut.dump({"card": persona_to_card(persona, fmt=params.format)})
+        )

@@ -19,6 +19,7 @@ from personas.relationship_rpc import (
     RelationshipListOut,
     RelationshipOut,
     RelationshipUpdateParams,
+    relationships_of,
 )
 from personas.selectors import persona_get
 
@@ -50,18 +51,9 @@ class RelationshipView(APIView):
         persona = _persona_param(request)
         other = request.query_params.get("other") or request.query_params.get("other_id")
         if not other:
-            return Response(
-                {
-                    "relationships": [
-                        relationships.relationship_data(r)
-                        for r in relationships.relationship_list(persona=persona)
-                    ]
-                }
-            )
+            return Response(relationships_of(persona))
         return Response(
-            relationships.relationship_data(
-                relationships.relationship_get(persona=persona, other_id=other)
-            )
+            RelationshipOut.dump(relationships.relationship_get(persona=persona, other_id=other))
         )
 
     @extend_schema(request=RelationshipUpdateParams, responses=RelationshipOut)
@@ -78,22 +70,14 @@ class RelationshipView(APIView):
             quality=params.interaction_quality,
             context=params.context or "",
         )
-        return Response(relationships.relationship_data(rel))
+        return Response(RelationshipOut.dump(rel))
 
 
 class RelationshipListView(APIView):
     @extend_schema(responses=RelationshipListOut)
     def get(self, request, persona_id: str):
         """Every relationship of a persona (same as ``relationship.list``)."""
-        persona = resolve_persona(request, persona_id)
-        return Response(
-            {
-                "relationships": [
-                    relationships.relationship_data(r)
-                    for r in relationships.relationship_list(persona=persona)
-                ]
-            }
-        )
+        return Response(relationships_of(resolve_persona(request, persona_id)))
 
 
 class CompatibilityView(APIView):
@@ -111,4 +95,5 @@ class CompatibilityView(APIView):
             CompatibilityParamsQuery, {"other": request.query_params.get("other", "")}
         )
         other = persona_get(persona_id=params.other)
-        return Response(relationships.relationship_compatibility(persona=persona, other=other))
+        found = relationships.relationship_compatibility(persona=persona, other=other)
+        return Response(CompatibilityOut.dump(found))

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
-from personamcp.schemas import Out, Params, SignedUnit
+from personamcp.schemas import Out, Params, SignedUnit, StrId
 from personas import relationships
 from personas.schemas import PersonaRef
 from personas.selectors import persona_get
@@ -18,7 +18,9 @@ OtherRef = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class RelationshipOut(Out):
-    persona_id: str
+    """How a persona sees someone: ``RelationshipOut.dump(relationship)``."""
+
+    persona_id: StrId
     other_id: str
     other_kind: str
     other_name: str
@@ -64,6 +66,12 @@ class CompatibilityOut(Out):
     shared_interests: list[str] = Field(default_factory=list)
 
 
+def relationships_of(persona) -> dict:
+    """The ``relationship.list`` result of a persona (also ``GET /api/relationships/``)."""
+    found = relationships.relationship_list(persona=persona)
+    return RelationshipListOut.dump({"relationships": found})
+
+
 @rpc_method("relationship.get", params=RelationshipGetParams, result=RelationshipOut)
 def relationship_get(ctx: RpcContext, params: RelationshipGetParams) -> dict:
     """How a persona sees someone (a persona id/slug or a participant id).
@@ -71,7 +79,7 @@ def relationship_get(ctx: RpcContext, params: RelationshipGetParams) -> dict:
     Returns the neutral default (stage ``stranger``, 0 interactions) when they never met.
     """
     persona = ctx.resolve_persona(params.persona_id)
-    return relationships.relationship_data(
+    return RelationshipOut.dump(
         relationships.relationship_get(persona=persona, other_id=params.other_id)
     )
 
@@ -79,13 +87,7 @@ def relationship_get(ctx: RpcContext, params: RelationshipGetParams) -> dict:
 @rpc_method("relationship.list", params=RelationshipListParams, result=RelationshipListOut)
 def relationship_list(ctx: RpcContext, params: RelationshipListParams) -> dict:
     """Every relationship of a persona, most recent interaction first."""
-    persona = ctx.resolve_persona(params.persona_id)
-    return {
-        "relationships": [
-            relationships.relationship_data(r)
-            for r in relationships.relationship_list(persona=persona)
-        ]
-    }
+    return relationships_of(ctx.resolve_persona(params.persona_id))
 
 
 @rpc_method(
@@ -100,7 +102,7 @@ def relationship_update(ctx: RpcContext, params: RelationshipUpdateParams) -> di
         quality=params.interaction_quality,
         context=params.context or "",
     )
-    return relationships.relationship_data(rel)
+    return RelationshipOut.dump(rel)
 
 
 @rpc_method("relationship.compatibility", params=CompatibilityParams, result=CompatibilityOut)
@@ -108,4 +110,6 @@ def relationship_compatibility(ctx: RpcContext, params: CompatibilityParams) -> 
     """How well two personas would get along (personality and shared interests)."""
     persona = ctx.resolve_persona(params.persona_id)
     other = persona_get(persona_id=params.other_id)
-    return relationships.relationship_compatibility(persona=persona, other=other)
+    return CompatibilityOut.dump(
+        relationships.relationship_compatibility(persona=persona, other=other)
+    )

@@ -212,22 +212,3 @@ def relationship_record_interaction(
         )
         rel.save()
     return rel
-
-
-def relationship_data(rel: Relationship) -> dict:
-    """The wire shape of a relationship (the same on /api and /mcp)."""
-    from personamcp.schemas import iso
-
-    return {
-        "persona_id": str(rel.persona_id),
-        "other_id": rel.other_id,
-        "other_kind": rel.other_kind,
-        "other_name": rel.other_name,
-        "affinity": rel.affinity,
-        "trust": rel.trust,
-        "respect": rel.respect,
-        "familiarity": rel.familiarity,
-        "stage": rel.stage,
-        "interactions": rel.interactions,
-        "last_interaction_at": iso(rel.last_interaction_at),
-    }

@@ -8,22 +8,23 @@ from personamcp.exceptions import Forbidden
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.readcache import ReadCache
 from personamcp.rpc.registry import rpc_method
-from personamcp.schemas import Out, Params
+from personamcp.schemas import Params
 from personas import selectors, services
 from personas.cards import persona_to_card
 from personas.schemas import (
     PersonaCreate,
+    PersonaDeletedOut,
     PersonaDetailOut,
+    PersonaExportOut,
     PersonaExportParams,
     PersonaImport,
     PersonaListOut,
     PersonaListParams,
-    PersonaOut,
     PersonaPatch,
     PersonaRef,
     PersonaStateOut,
+    PersonaSwitchOut,
 )
-from personas.serializers import persona_data, persona_detail_data, state_data
 
 
 class PersonaIdParams(Params):
@@ -38,18 +39,11 @@ class PersonaUpdateParams(PersonaPatch):
     persona_id: PersonaRef
 
 
-class DeletedOut(Out):
-    deleted: bool
-    persona_id: str
-
-
-class SwitchOut(Out):
-    persona: PersonaOut
-    conversation_id: str | None
-
-
-def detail(persona) -> dict:
-    return persona_detail_data(persona, stats=selectors.persona_stats(persona=persona))
+def detail(persona, *, reload: bool = True) -> dict:
+    """The ``persona.get`` result; ``reload=False`` when ``persona`` has its state loaded."""
+    if reload:
+        persona = selectors.persona_get(persona_id=str(persona.id), with_state=True)
+    return PersonaDetailOut.dump(selectors.persona_with_stats(persona=persona))
 
 
 @rpc_method("persona.list", params=PersonaListParams, result=PersonaListOut)
@@ -59,7 +53,7 @@ def persona_list(ctx: RpcContext, params: PersonaListParams) -> dict:
     personas, next_cursor = selectors.persona_list(
         **params.model_dump(), persona_ids=None if principal is None else principal.persona_ids
     )
-    return {"personas": [persona_data(p) for p in personas], "next_cursor": next_cursor}
+    return PersonaListOut.dump({"personas": personas, "next_cursor": next_cursor})
 
 
 # Serialized persona.get results; exact (see personamcp.rpc.readcache), hits skip the thread hop.
@@ -74,7 +68,9 @@ async def persona_get(ctx: RpcContext, params: PersonaIdParams) -> dict:
 
         def load() -> dict:
             return _details.compute(
-                lambda: detail(ctx.resolve_persona(params.persona_id, with_state=True)),
+                lambda: detail(
+                    ctx.resolve_persona(params.persona_id, with_state=True), reload=False
+                ),
                 lambda d: (params.persona_id, d["id"], d["slug"]),
             )
 
@@ -88,8 +84,7 @@ def persona_create(ctx: RpcContext, params: PersonaCreate) -> dict:
     """Create a persona; ``name`` is required, every other field optional."""
     if ctx.principal is not None and ctx.principal.persona_ids is not None:
         raise Forbidden("a key limited to some personas cannot create personas")
-    persona = services.persona_create(**params.model_dump())
-    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+    return detail(services.persona_create(**params.model_dump()))
 
 
 @rpc_method("persona.update", params=PersonaUpdateParams, result=PersonaDetailOut, scope="write")
@@ -98,10 +93,10 @@ def persona_update(ctx: RpcContext, params: PersonaUpdateParams) -> dict:
     persona = ctx.resolve_persona(params.persona_id)
     changes = params.model_dump(exclude_unset=True, exclude={"persona_id"})
     services.persona_update(persona=persona, **changes)
-    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+    return detail(persona)
 
 
-@rpc_method("persona.delete", params=PersonaIdParams, result=DeletedOut, scope="write")
+@rpc_method("persona.delete", params=PersonaIdParams, result=PersonaDeletedOut, scope="write")
 def persona_delete(ctx: RpcContext, params: PersonaIdParams) -> dict:
     """Delete a persona and everything that belongs to it."""
     persona = ctx.resolve_persona(params.persona_id)
@@ -109,10 +104,10 @@ def persona_delete(ctx: RpcContext, params: PersonaIdParams) -> dict:
     if ctx.session.active_persona_id == persona_id:
         ctx.session.active_persona_id = ctx.session.active_persona_slug = None
         ctx.session.active_conversation_id = None
-    return {"deleted": True, "persona_id": persona_id}
+    return PersonaDeletedOut.dump({"deleted": True, "persona_id": persona_id})
 
 
-@rpc_method("persona.switch", params=PersonaIdParams, result=SwitchOut)
+@rpc_method("persona.switch", params=PersonaIdParams, result=PersonaSwitchOut)
 def persona_switch(ctx: RpcContext, params: PersonaIdParams) -> dict:
     """Make a persona the active one of this connection; returns its open conversation, if any."""
     persona = ctx.resolve_persona(params.persona_id)
@@ -123,14 +118,14 @@ def persona_switch(ctx: RpcContext, params: PersonaIdParams) -> dict:
     conversation = conversation_open_for(persona=persona, participant=ctx.session.user_id)
     conversation_id = str(conversation.id) if conversation else None
     ctx.session.active_conversation_id = conversation_id
-    return {"persona": persona_data(persona), "conversation_id": conversation_id}
+    return PersonaSwitchOut.dump({"persona": persona, "conversation_id": conversation_id})
 
 
 @rpc_method("persona.state", params=OptionalPersonaParams, result=PersonaStateOut)
 def persona_state(ctx: RpcContext, params: OptionalPersonaParams) -> dict:
     """How the persona feels now: mood, emotion, energy, social battery, stress."""
     persona = ctx.resolve_persona(params.persona_id)
-    return state_data(selectors.persona_state_get(persona=persona))
+    return PersonaStateOut.dump(selectors.persona_state_get(persona=persona))
 
 
 def decode_png(png_base64: str | None) -> bytes | None:
@@ -152,19 +147,14 @@ def persona_import(ctx: RpcContext, params: PersonaImport) -> dict:
     """Create a persona from a Character Card V2/V3 (``card``) or a card PNG (``png_base64``)."""
     if ctx.principal is not None and ctx.principal.persona_ids is not None:
         raise Forbidden("a key limited to some personas cannot create personas")
-    persona = services.persona_import(card=params.card, png=decode_png(params.png_base64))
-    return detail(selectors.persona_get(persona_id=str(persona.id), with_state=True))
+    return detail(services.persona_import(card=params.card, png=decode_png(params.png_base64)))
 
 
-class ExportOut(Out):
-    card: dict
-
-
-@rpc_method("persona.export", params=PersonaExportParams, result=ExportOut)
+@rpc_method("persona.export", params=PersonaExportParams, result=PersonaExportOut)
 def persona_export(ctx: RpcContext, params: PersonaExportParams) -> dict:
     """The persona as a Character Card (``ccv3`` by default, or ``ccv2``)."""
     persona = ctx.resolve_persona(params.persona_id)
-    return {"card": persona_to_card(persona, fmt=params.format)}
+    return PersonaExportOut.dump({"card": persona_to_card(persona, fmt=params.format)})
 
 
 from personas import relationship_rpc  # noqa: E402,F401

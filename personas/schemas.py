@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AliasChoices, Field, StringConstraints, field_validator
 
-from personamcp.schemas import Out, Params, Unit
+from personamcp.schemas import Out, Params, StrId, Unit
 
 SlugStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 TagStr = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
@@ -91,7 +91,9 @@ class PersonaStateOut(Out):
 
 
 class PersonaOut(Out):
-    id: str
+    """A persona (``PersonaOut.dump(persona)``; its tags prefetched)."""
+
+    id: StrId
     slug: str
     name: str
     description: str
@@ -103,12 +105,28 @@ class PersonaOut(Out):
     tags: list[str]
     greeting: str
     system_prompt: str
-    avatar_url: str | None
+    avatar_url: str | None = Field(validation_alias=AliasChoices("avatar_url", "avatar"))
     created_at: datetime
     updated_at: datetime
 
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value):
+        if hasattr(value, "all"):  # the persona's tag manager
+            return [tag.name for tag in value.all()]
+        return value
+
+    @field_validator("avatar_url", mode="before")
+    @classmethod
+    def _avatar_url(cls, value):
+        if value is None or isinstance(value, str):
+            return value
+        return value.url if value else None  # the persona's image field
+
 
 class PersonaDetailOut(PersonaOut):
+    """A persona with its state and ``stats`` (set by ``selectors.persona_detail_get``)."""
+
     state: PersonaStateOut
     stats: dict[str, int]
 
@@ -116,6 +134,26 @@ class PersonaDetailOut(PersonaOut):
 class PersonaListOut(Out):
     personas: list[PersonaOut]
     next_cursor: str | None
+
+
+class PersonaListPageOut(PersonaListOut):
+    """``GET /api/personas/``: the ``persona.list`` result plus the URL of the next page."""
+
+    next: str | None
+
+
+class PersonaDeletedOut(Out):
+    deleted: bool
+    persona_id: str
+
+
+class PersonaSwitchOut(Out):
+    persona: PersonaOut
+    conversation_id: str | None
+
+
+class PersonaExportOut(Out):
+    card: dict
 
 
 class PersonaImport(Params):

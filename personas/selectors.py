@@ -73,6 +73,12 @@ def persona_stats(*, persona: Persona) -> dict[str, int]:
     return stats
 
 
+def persona_with_stats(*, persona: Persona) -> Persona:
+    """The persona with ``stats`` attached (the ``PersonaDetailOut`` shape; state loaded)."""
+    persona.stats = persona_stats(persona=persona)
+    return persona
+
+
 def persona_for_call(ref: str | None, *, with_state: bool = False) -> Persona:
     """The persona a call names (id or slug); ``None``: the caller has no active persona."""
     if not ref:

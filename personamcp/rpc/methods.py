@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from django.utils import timezone
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from personamcp import events
 from personamcp.auth import principal_from_key
@@ -25,22 +25,70 @@ class PingOut(Out):
 @rpc_method("system.ping", result=PingOut, public=True)
 async def system_ping(ctx: RpcContext, params: Params) -> dict:
     """Check that the server answers."""
-    return {"pong": True, "time": iso(timezone.now())}
+    return PingOut.dump({"pong": True, "time": iso(timezone.now())})
 
 
-@rpc_method("system.info", public=True)
+class LimitsOut(Out):
+    max_frame_bytes: int
+    max_batch: int
+    max_message_chars: int
+
+
+class SystemInfoOut(Out):
+    """Plus one object per section the apps provide (``llm``, ``embedding``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    protocol_version: str
+    capabilities: list[str]
+    limits: LimitsOut
+
+
+@rpc_method("system.info", result=SystemInfoOut, public=True)
 async def system_info_method(ctx: RpcContext, params: Params) -> dict:
     """Server name, versions, LLM and embedding configuration, capabilities."""
-    return system_info()
+    return SystemInfoOut.dump(system_info())
 
 
-@rpc_method("system.status", scope="read")
+class CheckOut(Out):
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+
+
+class ChannelLayerOut(CheckOut):
+    backend: str
+
+
+class SystemStatusOut(Out):
+    """Plus the apps' fields (``llm_available``, ``personas``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    database: CheckOut
+    channel_layer: ChannelLayerOut
+    active_sessions: int
+
+
+@rpc_method("system.status", result=SystemStatusOut, scope="read")
 def system_status_method(ctx: RpcContext, params: Params) -> dict:
     """Health of the database, channel layer and LLM backend; counts of personas and sessions."""
-    return system_status(active_sessions=consumer.active_sessions)
+    return SystemStatusOut.dump(system_status(active_sessions=consumer.active_sessions))
 
 
-@rpc_method("rpc.discover", scope="read")
+class OpenRpcOut(Out):
+    model_config = ConfigDict(extra="allow")
+
+    openrpc: str
+    info: dict
+    methods: list[dict]
+    components: dict
+
+
+@rpc_method("rpc.discover", result=OpenRpcOut, scope="read")
 async def rpc_discover(ctx: RpcContext, params: Params) -> dict:
     """The OpenRPC document describing every method with JSON Schema params and results."""
     from personamcp.rpc.openrpc import openrpc_document
@@ -63,7 +111,7 @@ def session_authenticate(ctx: RpcContext, params: AuthenticateParams) -> dict:
     principal = principal_from_key(params.token)
     ctx.session.principal = principal
     ctx.session.auth_error = None
-    return {"authenticated": True, "scopes": principal.scopes}
+    return AuthenticateOut.dump({"authenticated": True, "scopes": principal.scopes})
 
 
 class ActivePersonaOut(Out):
@@ -86,22 +134,28 @@ async def session_info(ctx: RpcContext, params: Params) -> dict:
     active = None
     if s.active_persona_id:
         active = {"id": s.active_persona_id, "slug": s.active_persona_slug}
-    return {
-        "session_id": s.session_id,
-        "active_persona": active,
-        "active_conversation": s.active_conversation_id,
-        "authenticated": s.authenticated,
-        "subscriptions": sorted(s.subscriptions),
-    }
+    return SessionInfoOut.dump(
+        {
+            "session_id": s.session_id,
+            "active_persona": active,
+            "active_conversation": s.active_conversation_id,
+            "authenticated": s.authenticated,
+            "subscriptions": sorted(s.subscriptions),
+        }
+    )
 
 
-@rpc_method("session.clear", scope="read")
+class ClearedOut(Out):
+    cleared: bool
+
+
+@rpc_method("session.clear", result=ClearedOut, scope="read")
 async def session_clear(ctx: RpcContext, params: Params) -> dict:
     """Forget the active persona and conversation of this connection."""
     ctx.session.active_persona_id = None
     ctx.session.active_persona_slug = None
     ctx.session.active_conversation_id = None
-    return {"cleared": True}
+    return ClearedOut.dump({"cleared": True})
 
 
 Topic = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -121,7 +175,15 @@ def _check_topics(topics: list[str]) -> None:
         raise ValidationFailed(bad)
 
 
-@rpc_method("events.subscribe", params=TopicsParams, scope="read")
+class SubscribedOut(Out):
+    subscribed: list[str]
+
+
+class UnsubscribedOut(Out):
+    unsubscribed: list[str]
+
+
+@rpc_method("events.subscribe", params=TopicsParams, result=SubscribedOut, scope="read")
 async def events_subscribe(ctx: RpcContext, params: TopicsParams) -> dict:
     """Receive ``event`` notifications for these topics on this connection."""
     _check_topics(params.topics)
@@ -132,10 +194,10 @@ async def events_subscribe(ctx: RpcContext, params: TopicsParams) -> dict:
     new = [t for t in params.topics if t not in ctx.session.subscriptions]
     await ctx.session.subscribe_hook(new)
     ctx.session.subscriptions.update(new)
-    return {"subscribed": sorted(ctx.session.subscriptions)}
+    return SubscribedOut.dump({"subscribed": sorted(ctx.session.subscriptions)})
 
 
-@rpc_method("events.unsubscribe", params=TopicsParams, scope="read")
+@rpc_method("events.unsubscribe", params=TopicsParams, result=UnsubscribedOut, scope="read")
 async def events_unsubscribe(ctx: RpcContext, params: TopicsParams) -> dict:
     """Stop receiving events for these topics."""
     _check_topics(params.topics)
@@ -143,4 +205,4 @@ async def events_unsubscribe(ctx: RpcContext, params: TopicsParams) -> dict:
     if ctx.session.unsubscribe_hook is not None:
         await ctx.session.unsubscribe_hook(gone)
     ctx.session.subscriptions.difference_update(gone)
-    return {"unsubscribed": sorted(gone)}
+    return UnsubscribedOut.dump({"unsubscribed": sorted(gone)})
