@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from bots import selectors, services
+from bots import selectors, services, supervision
 from bots.models import BotAccount
 from personamcp.exceptions import DomainError, ValidationFailed
 
@@ -185,7 +185,7 @@ class BotAccountAdmin(admin.ModelAdmin):
     def _act(self, request, queryset, action: str, verb: str) -> None:
         for bot in queryset.select_related("persona"):
             try:
-                services.bot_request(bot=bot, action=action)
+                supervision.bot_request(bot=bot, action=action)
             except DomainError as exc:
                 self.message_user(request, f"{bot.user_id}: {exc.message}", messages.ERROR)
                 continue

@@ -6,19 +6,20 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bots import selectors, services
+from bots import selectors, services, supervision
 from bots.models import BotAccount
 from bots.schemas import (
     BotCreate,
     BotDeletedOut,
     BotListOut,
+    BotListParams,
     BotLogsOut,
     BotLogsParams,
     BotOut,
     BotPatch,
+    bot_out,
 )
-from bots.serializers import bot_data
-from personamcp.api import parse
+from personamcp.api import parse, parse_query
 from personamcp.auth import require, require_persona
 from personamcp.exceptions import Forbidden
 from personamcp.schemas import validate
@@ -32,7 +33,7 @@ def _bot(request, bot_id: str) -> BotAccount:
 
 
 def _fresh(bot: BotAccount) -> dict:
-    return bot_data(selectors.bot_get(bot_id=bot.id))
+    return bot_out(selectors.bot_get(bot_id=bot.id))
 
 
 class AdminWrites:
@@ -45,11 +46,17 @@ class AdminWrites:
 
 
 class BotListView(AdminWrites, APIView):
-    @extend_schema(responses=BotListOut)
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses=BotListOut,
+    )
     def get(self, request):
-        """List bots with live status (same as ``bot.list``)."""
-        bots = selectors.bot_list(persona_ids=request.principal.persona_ids)
-        return Response({"bots": [bot_data(b) for b in bots]})
+        """List bots with live status, one page at a time (same as ``bot.list``)."""
+        params = parse_query(request, BotListParams)
+        bots, next_cursor = selectors.bot_list(
+            persona_ids=request.principal.persona_ids, limit=params.limit, cursor=params.cursor
+        )
+        return Response({"bots": [bot_out(b) for b in bots], "next_cursor": next_cursor})
 
     @extend_schema(request=BotCreate, responses={201: BotOut})
     def post(self, request):
@@ -65,7 +72,7 @@ class BotDetailView(AdminWrites, APIView):
     @extend_schema(responses=BotOut)
     def get(self, request, bot_id: str):
         """One bot with the state of its process (same as ``bot.status``)."""
-        return Response(bot_data(_bot(request, bot_id)))
+        return Response(bot_out(_bot(request, bot_id)))
 
     @extend_schema(request=BotPatch, responses=BotOut)
     def patch(self, request, bot_id: str):
@@ -95,7 +102,7 @@ class BotActionView(AdminWrites, APIView):
     def post(self, request, bot_id: str):
         """Start / stop / restart the bot's process (same as ``bot.start`` etc.)."""
         bot = _bot(request, bot_id)
-        services.bot_request(bot=bot, action=self.action_name)
+        supervision.bot_request(bot=bot, action=self.action_name)
         return Response(_fresh(bot))
 
 

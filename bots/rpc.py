@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from bots import selectors, services
+from bots import selectors, services, supervision
 from bots.models import BotAccount
-from bots.schemas import BotIdParams, BotListOut, BotLogsOut, BotLogsParams, BotOut
-from bots.serializers import bot_data
+from bots.schemas import (
+    BotIdParams,
+    BotListOut,
+    BotListParams,
+    BotLogsOut,
+    BotLogsParams,
+    BotOut,
+    bot_out,
+)
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
-from personamcp.schemas import NoParams
 
 
 def _bot(ctx: RpcContext, bot_id: str) -> BotAccount:
@@ -17,24 +23,27 @@ def _bot(ctx: RpcContext, bot_id: str) -> BotAccount:
     return bot
 
 
-@rpc_method("bot.list", params=NoParams, result=BotListOut, scope="read")
-def bot_list(ctx: RpcContext, params: NoParams) -> dict:
-    """List the persona bots with the live status of their processes."""
+@rpc_method("bot.list", params=BotListParams, result=BotListOut, scope="read")
+def bot_list(ctx: RpcContext, params: BotListParams) -> dict:
+    """List the persona bots with the live status of their processes, one page at a time."""
     principal = ctx.principal
     persona_ids = principal.persona_ids if principal is not None else None
-    return {"bots": [bot_data(b) for b in selectors.bot_list(persona_ids=persona_ids)]}
+    bots, next_cursor = selectors.bot_list(
+        persona_ids=persona_ids, limit=params.limit, cursor=params.cursor
+    )
+    return {"bots": [bot_out(b) for b in bots], "next_cursor": next_cursor}
 
 
 @rpc_method("bot.status", params=BotIdParams, result=BotOut, scope="read")
 def bot_status(ctx: RpcContext, params: BotIdParams) -> dict:
     """One bot and the state of its process (status, pid, heartbeat, restarts, last error)."""
-    return bot_data(_bot(ctx, params.bot_id))
+    return bot_out(_bot(ctx, params.bot_id))
 
 
 def _request(ctx: RpcContext, bot_id: str, action: str) -> dict:
     bot = _bot(ctx, bot_id)
-    services.bot_request(bot=bot, action=action)
-    return bot_data(selectors.bot_get(bot_id=bot.id))
+    supervision.bot_request(bot=bot, action=action)
+    return bot_out(selectors.bot_get(bot_id=bot.id))
 
 
 @rpc_method("bot.start", params=BotIdParams, result=BotOut, scope="admin")

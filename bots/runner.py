@@ -36,8 +36,10 @@ from nio import (
     WhoamiResponse,
 )
 
-from bots import selectors, services
+from bots import selectors, services, supervision
+from bots.exceptions import AlreadyRunning
 from bots.models import BotAccount
+from memory.embeddings import warm_up
 
 log = logging.getLogger("bots.runner")
 
@@ -206,7 +208,9 @@ async def sync_profile(client: AsyncClient, bot: BotAccount) -> dict:
 
 async def sync_profile_once(bot: BotAccount) -> dict:
     """Log in, set display name and avatar, log out of nothing (the token is kept)."""
-    client = AsyncClient(bot.homeserver, bot.user_id, config=AsyncClientConfig())
+    client = AsyncClient(
+        bot.homeserver, bot.user_id, config=AsyncClientConfig(encryption_enabled=False)
+    )
     try:
         await login(client, bot)
         return await sync_profile(client, bot)
@@ -221,7 +225,9 @@ class BotRunner:
         self.bot = bot
         self.pid = pid
         self.persona = bot.persona
-        self.client = AsyncClient(bot.homeserver, bot.user_id, config=AsyncClientConfig())
+        self.client = AsyncClient(
+            bot.homeserver, bot.user_id, config=AsyncClientConfig(encryption_enabled=False)
+        )
         self.stop_event = asyncio.Event()
         self.cancel_event = threading.Event()
         self.known_bots: set[str] = set()
@@ -248,7 +254,8 @@ class BotRunner:
                 await self.join(room, reason="configured")
             for room_id, info in first.rooms.invite.items():
                 await self.on_invite(room_id, info.invite_state)
-            await _in_thread(services.bot_run_running, bot=self.bot, pid=self.pid)
+            await asyncio.to_thread(warm_up)  # the first answer must not load the model
+            await _in_thread(supervision.bot_run_running, bot=self.bot, pid=self.pid)
             log.info("running: %d joined rooms", len(self.client.rooms))
             heartbeat = asyncio.create_task(self.heartbeat_loop())
             syncing = asyncio.create_task(self.sync_loop())
@@ -261,7 +268,10 @@ class BotRunner:
             return 0, ""
         except FatalBotError as exc:
             log.error("%s (not restarted automatically; fix the credentials)", exc)
-            return services.EXIT_FATAL, f"{exc} (not restarted automatically; fix the credentials)"
+            return (
+                supervision.EXIT_FATAL,
+                f"{exc} (not restarted automatically; fix the credentials)",
+            )
         finally:
             await self.client.close()
 
@@ -285,7 +295,7 @@ class BotRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                keep = await _in_thread(services.bot_heartbeat, bot=self.bot, pid=self.pid)
+                keep = await _in_thread(supervision.bot_heartbeat, bot=self.bot, pid=self.pid)
                 self.known_bots = await _in_thread(selectors.bot_user_ids)
             except Exception:
                 log.exception("heartbeat failed")
@@ -448,7 +458,7 @@ class SecretFilter(logging.Filter):
         self.bot = bot  # read at each record: a new access token is redacted too
 
     def filter(self, record: logging.LogRecord) -> bool:
-        self.secrets = [self.bot.password, self.bot.access_token]
+        self.secrets = services.bot_secrets(self.bot)
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -492,8 +502,8 @@ def run_bot(bot: BotAccount, *, console: bool = True) -> int:
     configure_logging(bot, console=console)
     pid = os.getpid()
     try:
-        services.bot_run_claim(bot=bot, pid=pid)
-    except services.AlreadyRunning as exc:
+        supervision.bot_run_claim(bot=bot, pid=pid)
+    except AlreadyRunning as exc:
         log.error("%s", exc.message)
         return 1
     # Fresh secrets after claiming (the token may have been stored by a previous run).
@@ -506,5 +516,5 @@ def run_bot(bot: BotAccount, *, console: bool = True) -> int:
         log.exception("bot crashed")
         code, error = 1, f"{type(exc).__name__}: {exc}"
     close_old_connections()
-    services.bot_run_finish(bot=bot, pid=pid, exit_code=code, error=error)
+    supervision.bot_run_finish(bot=bot, pid=pid, exit_code=code, error=error)
     return code

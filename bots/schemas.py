@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from personamcp.schemas import Out, Params
+from personamcp.schemas import Limit, Out, Params, iso
 
 BotRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MatrixId = Annotated[
@@ -61,6 +61,11 @@ class BotPatch(Params):
     autostart: bool | None = None
 
 
+class BotListParams(Params):
+    limit: Limit = 50
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
 class BotIdParams(Params):
     bot_id: BotRef
 
@@ -104,9 +109,49 @@ class BotOut(Out):
     created_at: str | None
     updated_at: str | None
 
+    @classmethod
+    def of(cls, bot) -> BotOut:
+        """The public view of a bot and its run (the one shape of /api and /mcp)."""
+        from bots.selectors import ensure_run
+
+        run = ensure_run(bot)
+        return cls(
+            id=str(bot.id),
+            persona=BotPersonaOut(id=str(bot.persona_id), slug=bot.persona.slug),
+            platform=bot.platform,
+            homeserver=bot.homeserver,
+            user_id=bot.user_id,
+            rooms=list(bot.rooms),
+            invite_policy=bot.invite_policy,
+            invite_allowlist=list(bot.invite_allowlist),
+            answer_bots=bot.answer_bots,
+            enabled=bot.enabled,
+            autostart=bot.autostart,
+            has_password=bool(bot.password),
+            has_access_token=bool(bot.access_token),
+            status=run.status,
+            pid=run.pid,
+            host=run.host,
+            started_at=iso(run.started_at),
+            last_heartbeat_at=iso(run.last_heartbeat_at),
+            stopped_at=iso(run.stopped_at),
+            exit_code=run.exit_code,
+            restarts=run.restarts,
+            last_error=run.last_error,
+            gave_up=run.gave_up,
+            created_at=iso(bot.created_at),
+            updated_at=iso(bot.updated_at),
+        )
+
+
+def bot_out(bot) -> dict:
+    """``BotOut`` of a bot as JSON-ready data."""
+    return BotOut.of(bot).model_dump(mode="json")
+
 
 class BotListOut(Out):
     bots: list[BotOut]
+    next_cursor: str | None
 
 
 class BotLogsOut(Out):

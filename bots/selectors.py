@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from bots.exceptions import BotNotFound
 from bots.models import BotAccount, BotRun
+from personamcp.pagination import paginate
 
 
 def _base_qs() -> QuerySet[BotAccount]:
@@ -42,12 +43,23 @@ def bot_get_by_ref(*, ref: str) -> BotAccount:
     return bots[0]
 
 
-def bot_list(*, persona_ids: frozenset[str] | None = None) -> list[BotAccount]:
-    """Every bot (with persona and run), optionally limited to some personas."""
-    qs = _base_qs().order_by("persona__name", "user_id")
+def bot_list(
+    *, persona_ids: frozenset[str] | None = None, limit: int = 50, cursor: str | None = None
+) -> tuple[list[BotAccount], str | None]:
+    """One page of bots (with persona and run) by Matrix user id, optionally limited to some
+    personas (filtered before paging). Returns ``(bots, next_cursor)``."""
+    qs = _base_qs()
     if persona_ids is not None:
         qs = qs.filter(persona_id__in=list(persona_ids))
-    bots = list(qs)
+    bots, next_cursor = paginate(qs, order="user_id", limit=limit, cursor=cursor)
+    for bot in bots:
+        ensure_run(bot)
+    return bots, next_cursor
+
+
+def bot_all() -> list[BotAccount]:
+    """Every bot with persona and run (for the supervisor)."""
+    bots = list(_base_qs().order_by("user_id"))
     for bot in bots:
         ensure_run(bot)
     return bots

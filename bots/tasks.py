@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from bots import selectors, services
+from bots import selectors, supervision
 from bots.exceptions import BotNotFound
 
 
@@ -35,7 +35,7 @@ def bot_start(bot_id: str) -> dict:
     bot = _bot(bot_id)
     if bot is None:
         return {"bot_id": bot_id, "status": "missing"}
-    run = services.bot_start(bot=bot)
+    run = supervision.bot_start(bot=bot)
     return {"bot_id": bot_id, "status": run.status, "pid": run.pid, "host": run.host}
 
 
@@ -46,7 +46,7 @@ def bot_stop(bot_id: str) -> dict:
     bot = _bot(bot_id)
     if bot is None:
         return {"bot_id": bot_id, "status": "missing"}
-    run = services.bot_stop(bot=bot)
+    run = supervision.bot_stop(bot=bot)
     return {"bot_id": bot_id, "status": run.status, "exit_code": run.exit_code}
 
 
@@ -57,11 +57,11 @@ def bot_restart(bot_id: str) -> dict:
     bot = _bot(bot_id)
     if bot is None:
         return {"bot_id": bot_id, "status": "missing"}
-    run = services.bot_restart(bot=bot)
+    run = supervision.bot_restart(bot=bot)
     return {"bot_id": bot_id, "status": run.status, "pid": run.pid, "host": run.host}
 
 
 @shared_task(name="bots.bot_supervise", time_limit=300)
 def bot_supervise() -> dict:
     """Periodic: detect crashed bots, restart wanted ones with backoff, adopt live runners."""
-    return services.bot_supervise()
+    return supervision.bot_supervise()

@@ -80,7 +80,7 @@ class MatrixUser:
     def wait_joined(self, room_id: str, user_id: str, timeout: float = 30) -> None:
         wait_until(lambda: user_id in self.joined(room_id), timeout, f"{user_id} joined")
 
-    def wait_reply(self, room_id: str, sender: str, after: str, timeout: float = 15) -> dict:
+    def wait_reply(self, room_id: str, sender: str, after: str, timeout: float = 90) -> dict:
         """The first message from ``sender`` after event ``after``."""
         found: list[dict] = []
 
@@ -201,14 +201,14 @@ def bot_run(bot):
     return BotRun.objects.get(bot=bot)
 
 
-def wait_status(bot, status: str, timeout: float = 30):
+def wait_status(bot, status: str, timeout: float = 90):
     try:
         wait_until(lambda: bot_run(bot).status == status, timeout, f"bot status {status}")
     except AssertionError:
-        from bots.serializers import bot_data
+        from bots.schemas import bot_out
 
         bot.refresh_from_db()
-        raise AssertionError(f"bot never reached {status}: {bot_data(bot)}") from None
+        raise AssertionError(f"bot never reached {status}: {bot_out(bot)}") from None
     return bot_run(bot)
 
 
@@ -222,6 +222,26 @@ def process_exists(pid: int) -> bool:
         return stat.read_text().rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
     except OSError:
         return False
+
+
+def zombies() -> list[int]:
+    """Zombie processes whose parent is this test process or one of its children (the Celery
+    worker that owns bot processes in the scaled pass)."""
+    import psutil
+
+    me = psutil.Process()
+    parents = {me.pid} | {child.pid for child in me.children()}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) in parents:
+            found.append(int(entry.name))
+    return found
 
 
 def runner_pids(bot) -> list[int]:
@@ -301,6 +321,6 @@ def supervise(bot_queue: str) -> dict:
 
     if SCALED:
         return tasks.bot_supervise.apply_async(queue=bot_queue).get(timeout=60)
-    from bots import services
+    from bots import supervision
 
-    return services.bot_supervise()
+    return supervision.bot_supervise()

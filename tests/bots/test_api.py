@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -52,6 +54,57 @@ def test_create_list_detail_patch_delete_never_return_credentials(demo, api_as):
     deleted = admin.delete(f"/api/bots/{bot['id']}/")
     assert deleted.json() == {"deleted": True, "bot_id": bot["id"]}
     assert admin.get(f"/api/bots/{bot['id']}/").json()["error"]["code"] == -32006
+
+
+@pytest.mark.django_db(transaction=True)  # /mcp answers from another thread
+def test_list_pages_with_a_cursor_and_a_restricted_key_gets_full_pages(
+    demo, api_as, make_key, client
+):
+    from bots import services
+    from bots.schemas import BotListOut, BotOut
+
+    for index in range(5):
+        for slug in ("alice", "rook"):
+            services.bot_create(
+                persona=demo[slug],
+                homeserver="http://127.0.0.1:9",
+                user_id=f"@{slug}{index}:localhost",
+                password=SECRET_PW,
+            )
+    admin = api_as("admin")
+    seen, cursor = [], None
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = admin.get(f"/api/bots/{query}").json()
+        BotListOut.model_validate(page)
+        seen += [b["user_id"] for b in page["bots"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 10
+
+    from rest_framework.test import APIClient
+
+    key = f"Bearer {make_key('read', personas=[str(demo['rook'].id)])}"
+    rook_only = APIClient()
+    rook_only.credentials(HTTP_AUTHORIZATION=key)
+    first = rook_only.get("/api/bots/?limit=3").json()
+    assert [b["user_id"] for b in first["bots"]] == [
+        "@rook0:localhost",
+        "@rook1:localhost",
+        "@rook2:localhost",
+    ]
+    second = rook_only.get(f"/api/bots/?limit=3&cursor={first['next_cursor']}").json()
+    assert [b["user_id"] for b in second["bots"]] == ["@rook3:localhost", "@rook4:localhost"]
+    assert second["next_cursor"] is None
+    # The same shape over RPC as over REST.
+    body = {"jsonrpc": "2.0", "id": 1, "method": "bot.list", "params": {"limit": 3}}
+    rpc = client.post(
+        "/mcp", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=key
+    )
+    assert rpc.json().get("result") == first, rpc.content
+    BotOut.model_validate(first["bots"][0])
+    assert admin.get("/api/bots/?cursor=garbage").status_code == 400
 
 
 def test_writes_need_admin_scope(demo, api_as):
@@ -126,7 +179,7 @@ async def test_status_changes_are_broadcast_as_bot_events(rpc_connect, make_key)
     from asgiref.sync import sync_to_async
     from django.core.management import call_command
 
-    from bots import services
+    from bots import services, supervision
     from personas.models import Persona
 
     await sync_to_async(call_command)("seed_demo", verbosity=0)
@@ -139,13 +192,18 @@ async def test_status_changes_are_broadcast_as_bot_events(rpc_connect, make_key)
         user_id="@alice-ev:localhost",
         password=SECRET_PW,
     )
-    await sync_to_async(services.bot_run_claim)(bot=bot, pid=os.getpid())
-    await sync_to_async(services.bot_run_finish)(
-        bot=bot, pid=os.getpid(), exit_code=1, error=f"boom {SECRET_PW}"
+    # A runner that reports a crash and exits; the supervisor then sees its process gone.
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    await sync_to_async(supervision.bot_run_claim)(bot=bot, pid=exited.pid)
+    await sync_to_async(supervision.bot_run_finish)(
+        bot=bot, pid=exited.pid, exit_code=1, error=f"boom {SECRET_PW}"
     )
-    notes = [await client.notification("event", timeout=5) for _ in range(3)]
+    await sync_to_async(supervision.bot_supervise)()
+    notes = [await client.notification("event", timeout=5) for _ in range(4)]
     assert {n["params"]["type"] for n in notes} == {"bot.status_changed"}
     assert {n["params"]["data"]["id"] for n in notes} == {str(bot.id)}
-    assert [n["params"]["data"]["status"] for n in notes] == ["stopped", "starting", "crashed"]
+    statuses = [n["params"]["data"]["status"] for n in notes]
+    assert statuses == ["stopped", "starting", "starting", "crashed"]
     assert notes[-1]["params"]["data"]["last_error"] == "boom ***"
     assert SECRET_PW not in str(notes)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bots import runner, services
+from bots import runner, services, supervision
 from bots.models import BotAccount, BotRun
 
 
@@ -79,13 +79,13 @@ def bot(demo):
 def test_record_crash_backs_off_exponentially_then_gives_up(bot, settings):
     settings.BOTS = {**settings.BOTS, "BACKOFF_BASE": 2.0, "BACKOFF_MAX": 100.0, "MAX_CRASHES": 3}
     run = bot.run
-    services._record_crash(run, "boom 1")
+    supervision._record_crash(run, "boom 1")
     first = (run.next_start_at - run.updated_at).total_seconds() if run.updated_at else None
     assert run.next_start_at is not None and not run.gave_up
-    assert services._backoff(1) == 2.0 and services._backoff(2) == 4.0
-    assert services._backoff(10) == 100.0
-    services._record_crash(run, "boom 2")
-    services._record_crash(run, "boom 3")
+    assert supervision._backoff(1) == 2.0 and supervision._backoff(2) == 4.0
+    assert supervision._backoff(10) == 100.0
+    supervision._record_crash(run, "boom 2")
+    supervision._record_crash(run, "boom 3")
     assert run.gave_up
     assert "gave up after 3 crashes" in run.last_error and "boom 3" in run.last_error
     assert first is None or first >= 0
@@ -95,9 +95,9 @@ def test_supervise_marks_a_dead_process_crashed_and_does_not_restart_unwanted(bo
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     BotRun.objects.filter(bot=bot).update(
-        status="running", pid=dead.pid, host=services.HOST, wanted=False
+        status="running", pid=dead.pid, host=supervision.HOST, wanted=False
     )
-    done = services.bot_supervise()
+    done = supervision.bot_supervise()
     run = BotRun.objects.get(bot=bot)
     assert done[str(bot.id)] == "crashed"
     assert run.status == "crashed" and run.pid is None
@@ -106,14 +106,14 @@ def test_supervise_marks_a_dead_process_crashed_and_does_not_restart_unwanted(bo
 
 
 def test_supervise_marks_a_stopping_bot_whose_process_is_gone_stopped(bot):
-    BotRun.objects.filter(bot=bot).update(status="stopping", pid=None, host=services.HOST)
-    services.bot_supervise()
+    BotRun.objects.filter(bot=bot).update(status="stopping", pid=None, host=supervision.HOST)
+    supervision.bot_supervise()
     assert BotRun.objects.get(bot=bot).status == "stopped"
 
 
 def test_supervise_does_not_restart_a_fatal_bot(bot):
     BotRun.objects.filter(bot=bot).update(status="crashed", fatal=True, wanted=True)
-    assert services.bot_supervise() == {}
+    assert supervision.bot_supervise() == {}
     assert BotRun.objects.get(bot=bot).status == "crashed"
 
 
@@ -139,3 +139,80 @@ def test_logs_tail_is_redacted(bot):
         assert lines == ["line 498", "line 499", "oops ***"]
     finally:
         os.unlink(path)
+
+
+def test_an_update_never_overwrites_a_token_the_runner_just_stored(bot):
+    stale = BotAccount.objects.get(pk=bot.pk)  # e.g. an admin form loaded before the login
+    services.bot_credentials_store(bot=bot, access_token="syt_fresh_token", device_id="DEV1")
+    services.bot_update(bot=stale, autostart=True, rooms=["#tavern:localhost"])
+    stored = BotAccount.objects.get(pk=bot.pk)
+    assert stored.access_token == "syt_fresh_token" and stored.device_id == "DEV1"
+    assert stored.autostart and stored.rooms == ["#tavern:localhost"]
+
+
+def _fake_runner(bot) -> subprocess.Popen:
+    """A process whose command line names the bot like a real runner's, and that says "term"
+    on SIGTERM instead of exiting (a stuck runner)."""
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print('term', flush=True))\n"
+        "print('ready', flush=True)\n"
+        "while True: time.sleep(1)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "runbot", str(bot.id)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout.readline().strip() == b"ready"
+    return proc
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> bytes:
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else b""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killing_a_silent_runner_does_not_hold_the_row_lock(demo, settings):
+    """The supervisor waits for a runner that ignores SIGTERM; meanwhile another writer (the
+    runner recording its end, an operator) still gets the row."""
+    import threading
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    settings.BOTS = {**settings.BOTS, "STOP_TIMEOUT": 3.0, "HEARTBEAT_TIMEOUT": 1.0}
+    bot = services.bot_create(
+        persona=demo["rook"],
+        homeserver="http://127.0.0.1:9",
+        user_id="@rook-silent:localhost",
+        password="very-secret-pw",
+    )
+    proc = _fake_runner(bot)
+    stale = timezone.now() - timedelta(seconds=30)
+    BotRun.objects.filter(bot=bot).update(
+        status="running", pid=proc.pid, host=supervision.HOST, last_heartbeat_at=stale
+    )
+    done: dict = {}
+    supervisor = threading.Thread(target=lambda: done.update(supervision.bot_supervise()))
+    supervisor.start()
+    try:
+        assert _read_line(proc, 20) == b"term"  # the supervisor now waits for the process
+        with transaction.atomic():  # a second writer meanwhile
+            run = BotRun.objects.select_for_update().get(bot=bot)
+            run.restarts = 7
+            run.save(update_fields=["restarts", "updated_at"])
+        # The write went through while the process still lived, before the SIGKILL.
+        assert proc.poll() is None
+    finally:
+        supervisor.join(30)
+        proc.kill()
+        proc.wait(5)
+    assert done[str(bot.id)] == "crashed"
+    run = BotRun.objects.get(bot=bot)
+    assert run.status == "crashed" and run.pid is None and run.restarts == 7
+    assert "no heartbeat" in run.last_error
