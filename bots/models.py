@@ -6,6 +6,8 @@ import uuid
 
 from django.db import models
 
+from personamcp.crypto import EncryptedTextField
+
 
 class BotAccount(models.Model):
     """One persona's account on a Matrix homeserver.
@@ -29,8 +31,9 @@ class BotAccount(models.Model):
     platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.MATRIX)
     homeserver = models.URLField(max_length=300)
     user_id = models.CharField(max_length=255, unique=True, help_text="e.g. @alice:example.org")
-    password = models.CharField(max_length=512, blank=True)
-    access_token = models.CharField(max_length=1024, blank=True)
+    # Encrypted at rest with PERSONAMCP_SECRET_KEYS (personamcp.crypto).
+    password = EncryptedTextField(blank=True)
+    access_token = EncryptedTextField(blank=True)
     device_id = models.CharField(max_length=255, blank=True)
     rooms = models.JSONField(default=list, blank=True, help_text="room ids or aliases to join")
     invite_policy = models.CharField(
@@ -49,6 +52,8 @@ class BotAccount(models.Model):
     avatar_mxc = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    SECRET_FIELDS = ("password", "access_token")
 
     class Meta:
         ordering = ["user_id"]

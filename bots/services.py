@@ -86,7 +86,7 @@ def bot_logs(*, bot: BotAccount, limit: int = 100) -> list[str]:
 
 def bot_secrets(bot: BotAccount) -> list[str]:
     """What must never appear in a log line or an error of this bot."""
-    return [bot.password, bot.access_token]
+    return [getattr(bot, field) for field in BotAccount.SECRET_FIELDS]
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import socket
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from bots import processes, selectors, services
@@ -128,7 +128,7 @@ def _on_exit(bot_id: str):
         except BotNotFound:
             pass
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection: do not leave it open
 
     return record
 
