@@ -9,8 +9,7 @@ class BotNotFound(NotFound):
     default_message = "bot not found"
 
 
-@register_error(-32040, 409)
 class AlreadyRunning(Conflict):
-    """A second runner for a bot that already has a live process."""
+    """A second runner for a bot that already has a live process (-32040, as a conflict)."""
 
     default_message = "this bot is already running"
