@@ -148,6 +148,14 @@ class BadServer:
             await asyncio.Future()
 
     async def _handler(self, ws) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await self._answer(ws)
+        except ConnectionClosed:
+            pass  # clients that drop the socket are part of the tests
+
+    async def _answer(self, ws) -> None:
         async for frame in ws:
             try:
                 message = json.loads(frame)
@@ -209,7 +217,25 @@ def control_server(port: int, daphne: Daphne, state: dict) -> ThreadingHTTPServe
     return server
 
 
+def page_server(directory: Path) -> ThreadingHTTPServer:
+    """Static files of ``directory`` on a loopback port (the browser test's page and module)."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(directory)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> None:
+    import logging
+
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--state", default=str(ROOT / "var" / "clients" / "state.json"))
     parser.add_argument("--env", action="store_true", help="print shell export lines too")
@@ -223,6 +249,9 @@ def main() -> None:
 
     llm = FakeLLMServer("ollama", reply=REPLY, mode="slow", delay=STREAM_DELAY).start()
     port = free_port()
+    # The browser test's page (clients/js, read-only) comes from an origin the server allows.
+    page = page_server(ROOT / "clients" / "js")
+    page_origin = f"http://127.0.0.1:{page.server_address[1]}"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(
         DATABASE_URL=os.environ["DATABASE_URL"],
@@ -233,6 +262,7 @@ def main() -> None:
         OLLAMA_URL=llm.url,
         LLM_MODEL="fake",
         PERSONAMCP_WARMUP="1",
+        PERSONAMCP_ALLOWED_ORIGINS=page_origin,
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )
@@ -247,6 +277,7 @@ def main() -> None:
         control=f"http://127.0.0.1:{control_port}",
         bad_url=f"ws://127.0.0.1:{bad.port}/",
         reply=REPLY,
+        page=page_origin,
         log=str(daphne.log),
     )
     control_server(control_port, daphne, state)
@@ -277,6 +308,7 @@ def exports(state: dict) -> str:
         "control": "PERSONAMCP_CONTROL",
         "bad_url": "PERSONAMCP_BAD_URL",
         "reply": "PERSONAMCP_REPLY",
+        "page": "PERSONAMCP_PAGE",
     }
     return "\n".join(f"export {env}='{state[k]}'" for k, env in names.items())
 

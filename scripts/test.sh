@@ -32,7 +32,7 @@ step "Lint and migrations check"
 env -u DATABASE_URL -u REDIS_URL .venv/bin/python manage.py makemigrations --check --dry-run
 
 step "Client libraries (clients/*) against a live server in the embedded mode"
-bash scripts/test_clients.sh python js unity
+bash scripts/test_clients.sh
 
 step "Embedded mode: SQLite, in-memory channel layer, in-process jobs"
 env -u DATABASE_URL -u REDIS_URL .venv/bin/pytest "$@"

@@ -41,7 +41,7 @@ if wants js; then
   make -s -C clients/js build
 fi
 wants unity && { step "unity: compile"; make -s -C clients/unity build; }
-wants unreal && { step "unreal: compile"; make -s -C clients/unreal build; }
+wants unreal && { step "unreal: compile (core, tests, example; glue against stub headers)"; make -s -j2 -C clients/unreal build; }
 
 step "live server"
 STATE=$ROOT/var/clients/state-$$.json
@@ -60,7 +60,8 @@ eval "$(.venv/bin/python - "$STATE" <<'PY'
 import json, shlex, sys
 s = json.load(open(sys.argv[1]))
 for k, env in [("url", "URL"), ("key", "KEY"), ("read_key", "READ_KEY"), ("admin_key", "ADMIN_KEY"),
-               ("control", "CONTROL"), ("bad_url", "BAD_URL"), ("reply", "REPLY"), ("http", "HTTP")]:
+               ("control", "CONTROL"), ("bad_url", "BAD_URL"), ("reply", "REPLY"), ("http", "HTTP"),
+               ("page", "PAGE")]:
     print(f"export PERSONAMCP_{env}={shlex.quote(s[k])}")
 PY
 )"
@@ -89,4 +90,11 @@ if wants unreal; then
   make -s -C clients/unreal test
   check_chat make -s -C clients/unreal example ARGS="$PERSONAMCP_URL rook Hello"
 fi
+step "docs/protocol.md: the client programs, as written"
+SNIPPETS=()
+wants python && SNIPPETS+=(python)
+wants js && SNIPPETS+=(js)
+wants unity && SNIPPETS+=(csharp)
+wants unreal && SNIPPETS+=(cpp)
+.venv/bin/python clients/check_snippets.py "${SNIPPETS[@]}"
 step "all client tests passed (${CLIENTS[*]})"

@@ -1,35 +1,15 @@
 // One test in headless Chromium: the built ESM module, loaded by a page, streams a reply through
-// the browser's native WebSocket. Chromium is driven over the DevTools protocol (CDP).
+// the browser's native WebSocket. Chromium is driven over the DevTools protocol (CDP). The page
+// is served by clients/testserver.py from an origin the server allows ($PERSONAMCP_PAGE).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createReadStream, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { test } from "node:test";
 import WebSocket from "ws";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript" };
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-
-function serveStatic() {
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-    if (path.includes("..") || !TYPES[extname(path)]) {
-      res.writeHead(404).end();
-      return;
-    }
-    const file = createReadStream(join(ROOT, path));
-    file.on("error", () => res.writeHead(404).end());
-    file.on("open", () => {
-      res.writeHead(200, { "Content-Type": TYPES[extname(path)] });
-      file.pipe(res);
-    });
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
 
 function launchChromium(profile) {
   const proc = spawn(CHROMIUM, [
@@ -90,8 +70,9 @@ class Cdp {
 test("headless Chromium: the ESM build streams a reply over the native WebSocket", async () => {
   const url = process.env.PERSONAMCP_URL;
   const key = process.env.PERSONAMCP_KEY;
-  assert.ok(url && key, "run scripts/test_clients.sh js");
-  const server = await serveStatic();
+  // the page (clients/js/test/browser.html) comes from the test server, an origin the server allows
+  const origin = process.env.PERSONAMCP_PAGE;
+  assert.ok(url && key && origin, "run scripts/test_clients.sh js");
   const profile = mkdtempSync(join(tmpdir(), "pmc-chromium-"));
   const { proc, endpoint } = await launchChromium(profile);
   try {
@@ -102,7 +83,7 @@ test("headless Chromium: the ESM build streams a reply over the native WebSocket
     const { sessionId } = await cdp.send("Target.attachToTarget", { targetId, flatten: true });
     await cdp.send("Page.enable", {}, sessionId);
     const loaded = cdp.once("Page.loadEventFired");
-    const page = `http://127.0.0.1:${server.address().port}/test/browser.html?` +
+    const page = `${origin}/test/browser.html?` +
       new URLSearchParams({ url, key });
     await cdp.send("Page.navigate", { url: page }, sessionId);
     await loaded;
@@ -122,7 +103,6 @@ test("headless Chromium: the ESM build streams a reply over the native WebSocket
     const exited = new Promise((resolve) => proc.once("exit", resolve));
     proc.kill();
     await exited;
-    server.close();
     rmSync(profile, { recursive: true, force: true });
   }
 });

@@ -141,7 +141,7 @@ test("subscribe delivers events; unsubscribe stops them", () =>
   withClient(async (c) => {
     const next = nextEvent();
     const sub = await c.subscribe(["persona.pip"], next.handler);
-    await withClient((other) => other.personaUpdate("pip", { description: "seen by js" }));
+    await withClient((other) => other.personaUpdate("pip", { description: `seen by js ${Date.now()}` }));
     const event = await next.promise;
     assert.ok(event, "no event arrived");
     assert.equal(event.type, "persona.updated");
@@ -165,7 +165,7 @@ test("reconnects after the server restarts and restores the session", () =>
       assert.deepEqual(info.subscriptions, ["persona.*"]);
       assert.equal(info.active_persona.slug, "elias");
       assert.ok((await c.send("Are you back?", { sender: "js-reconnect" })).response);
-      await c.personaUpdate("elias", { description: "after the restart (js)" });
+      await c.personaUpdate("elias", { description: `after the restart (js) ${Date.now()}` });
       const event = await next.promise;
       assert.ok(event, "no event after the restart");
       assert.equal(event.data.slug, "elias");

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import personamcp_client as pmc
@@ -99,7 +100,7 @@ async def test_subscribe_delivers_events_and_unsubscribe_stops_them(client, serv
     seen: asyncio.Queue = asyncio.Queue()
     sub = await client.subscribe(["persona.pip"], seen.put_nowait)
     async with pmc.Client(server.url, server.key) as other:
-        await other.persona_update("pip", description="seen by the python client")
+        await other.persona_update("pip", description=f"seen by the python client {time.time()}")
         event = await asyncio.wait_for(seen.get(), 10)
         assert event["type"] == "persona.updated"
         assert event["data"]["slug"] == "pip"
@@ -121,7 +122,7 @@ async def test_reconnects_after_a_restart_and_restores_the_session(server):
         assert info["active_persona"]["slug"] == "elias"
         reply = await c.send("Are you back?", sender="py-reconnect")  # the active persona
         assert reply["response"]
-        await c.persona_update("elias", description="after the restart")
+        await c.persona_update("elias", description=f"after the restart {time.time()}")
         event = await asyncio.wait_for(events.get(), 10)
         assert event["data"]["slug"] == "elias"
 

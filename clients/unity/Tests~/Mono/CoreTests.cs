@@ -156,7 +156,7 @@ static class CoreTests
         {
             var seen = new TaskCompletionSource<PersonaEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
             var sub = await c.SubscribeAsync(new[] { "persona.pip" }, ev => seen.TrySetResult(ev));
-            await other.PersonaUpdateAsync("pip", D("description", "seen by C#"));
+            await other.PersonaUpdateAsync("pip", D("description", "seen by C# " + DateTime.UtcNow.Ticks));
             Check(await Task.WhenAny(seen.Task, Task.Delay(10000)) == seen.Task, "an event arrived");
             Equal("persona.updated", seen.Task.Result.Type, "type");
             Equal("pip", seen.Task.Result.Data["slug"], "slug");
@@ -187,7 +187,7 @@ static class CoreTests
             Equal("persona.*", string.Join(",", (List<object>)info["subscriptions"]), "subscribed again");
             Equal("elias", ((Dictionary<string, object>)info["active_persona"])["slug"], "switched again");
             Check((await c.SendAsync("Are you back?", D("sender", "cs-reconnect"))).Response.Length > 0, "turn after restart");
-            await c.PersonaUpdateAsync("elias", D("description", "after the restart (C#)"));
+            await c.PersonaUpdateAsync("elias", D("description", "after the restart (C#) " + DateTime.UtcNow.Ticks));
             Check(await Task.WhenAny(seen.Task, Task.Delay(10000)) == seen.Task, "an event after the restart");
         }
     }
