@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints
 from personamcp import hooks
 from personamcp.errors import register_error
 from personamcp.exceptions import DomainError, ValidationFailed
+from personamcp.rpc import mcp_schemas as mcp_out
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import registry, rpc_method
 from personamcp.schemas import Params
@@ -100,7 +101,7 @@ def _result(meta: dict | None, result: dict, *, cacheable: bool = False) -> dict
     return result
 
 
-@rpc_method("initialize", params=InitializeParams, public=True)
+@rpc_method("initialize", params=InitializeParams, result=mcp_out.InitializeOut, public=True)
 async def initialize(ctx: RpcContext, params: InitializeParams) -> dict:
     """MCP handshake: negotiate the protocol version and announce capabilities.
 
@@ -122,7 +123,7 @@ class MetaParams(Params):
     meta: Meta = None
 
 
-@rpc_method("server/discover", params=MetaParams, public=True)
+@rpc_method("server/discover", params=MetaParams, result=mcp_out.DiscoverOut, public=True)
 async def server_discover(ctx: RpcContext, params: MetaParams) -> dict:
     """MCP 2026-07-28: the protocol versions, capabilities and instructions of this server.
 
@@ -142,13 +143,15 @@ async def server_discover(ctx: RpcContext, params: MetaParams) -> dict:
     }
 
 
-@rpc_method("notifications/initialized", params=MetaParams, scope="read")
+@rpc_method(
+    "notifications/initialized", params=MetaParams, result=mcp_out.NULL_RESULT, scope="read"
+)
 async def initialized(ctx: RpcContext, params: MetaParams) -> None:
     """MCP client's notification that initialization is complete."""
     return None
 
 
-@rpc_method("ping", params=MetaParams, public=True)
+@rpc_method("ping", params=MetaParams, result=mcp_out.EmptyOut, public=True)
 async def ping(ctx: RpcContext, params: MetaParams) -> dict:
     """MCP liveness check."""
     return _result(params.meta, {})
@@ -171,7 +174,7 @@ def _tool_defs() -> list[dict]:
     return tools
 
 
-@rpc_method("tools/list", params=CursorParams)
+@rpc_method("tools/list", params=CursorParams, result=mcp_out.ToolsListOut)
 async def tools_list(ctx: RpcContext, params: CursorParams) -> dict:
     """MCP: the tools this server offers."""
     return _result(params.meta, {"tools": _tool_defs()}, cacheable=True)
@@ -213,7 +216,7 @@ def _progress_context(ctx: RpcContext, token: str | int) -> RpcContext:
     return dataclasses.replace(ctx, send=progress_send)
 
 
-@rpc_method("tools/call", params=ToolCallParams)
+@rpc_method("tools/call", params=ToolCallParams, result=mcp_out.ToolCallOut)
 async def tools_call(ctx: RpcContext, params: ToolCallParams) -> dict:
     """MCP: call a tool; failures of the tool itself come back as ``isError`` results.
 
@@ -272,13 +275,13 @@ def _persona_resources(ctx: RpcContext) -> list[dict]:
     ]
 
 
-@rpc_method("resources/list", params=CursorParams)
+@rpc_method("resources/list", params=CursorParams, result=mcp_out.ResourcesListOut)
 def resources_list(ctx: RpcContext, params: CursorParams) -> dict:
     """MCP: persona cards as resources."""
     return _result(params.meta, {"resources": _persona_resources(ctx)}, cacheable=True)
 
 
-@rpc_method("resources/templates/list", params=CursorParams)
+@rpc_method("resources/templates/list", params=CursorParams, result=mcp_out.ResourceTemplatesOut)
 async def resources_templates(ctx: RpcContext, params: CursorParams) -> dict:
     """MCP: the URI template of persona cards."""
     template = {
@@ -295,7 +298,7 @@ class ReadParams(Params):
     meta: Meta = None
 
 
-@rpc_method("resources/read", params=ReadParams)
+@rpc_method("resources/read", params=ReadParams, result=mcp_out.ResourceReadOut)
 def resources_read(ctx: RpcContext, params: ReadParams) -> dict:
     """MCP: read a persona card by ``persona://{slug}``."""
     if not params.uri.startswith("persona://"):
@@ -309,7 +312,7 @@ def resources_read(ctx: RpcContext, params: ReadParams) -> dict:
     return _result(params.meta, {"contents": [content]}, cacheable=True)
 
 
-@rpc_method("prompts/list", params=CursorParams)
+@rpc_method("prompts/list", params=CursorParams, result=mcp_out.PromptsListOut)
 async def prompts_list(ctx: RpcContext, params: CursorParams) -> dict:
     """MCP: prompts offered by the server."""
     return _result(
@@ -337,7 +340,7 @@ class PromptGetParams(Params):
     meta: Meta = None
 
 
-@rpc_method("prompts/get", params=PromptGetParams)
+@rpc_method("prompts/get", params=PromptGetParams, result=mcp_out.PromptGetOut)
 def prompts_get(ctx: RpcContext, params: PromptGetParams) -> dict:
     """MCP: render the ``speak_as`` prompt for a persona."""
     if params.name != "speak_as":
