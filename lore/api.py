@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,17 +19,7 @@ from lore.schemas import (
 )
 from personamcp.api import parse, parse_query
 from personamcp.schemas import validate
-
-
-class _NoUrlFormat:
-    URL_FORMAT_OVERRIDE = None
-
-
-class IgnoreFormatQuery(DefaultContentNegotiation):
-    """Content negotiation that leaves ``?format=`` to the view (an export's file format),
-    whatever DRF's global ``URL_FORMAT_OVERRIDE`` says."""
-
-    settings = _NoUrlFormat
+from personas.api import IgnoreFormatQuery
 
 
 class LorebookListView(APIView):

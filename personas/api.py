@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,8 +13,7 @@ from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona
 from personamcp.exceptions import Forbidden, ValidationFailed
 from personamcp.schemas import validate
-from personas import selectors, services
-from personas.cards import persona_to_card
+from personas import cards, selectors, services
 from personas.models import Persona
 from personas.rpc import detail
 from personas.schemas import (
@@ -34,6 +35,20 @@ def resolve_persona(request, persona_id: str, *, with_state: bool = False) -> Pe
     persona = selectors.persona_get(persona_id=persona_id, with_state=with_state)
     require_persona(request.principal, str(persona.id))
     return persona
+
+
+CARD_FILE_BYTES = 8 * 1024 * 1024
+
+
+class _NoUrlFormat:
+    URL_FORMAT_OVERRIDE = None
+
+
+class IgnoreFormatQuery(DefaultContentNegotiation):
+    """Content negotiation that leaves ``?format=`` to the view (an export's file format),
+    whatever DRF's global ``URL_FORMAT_OVERRIDE`` says."""
+
+    settings = _NoUrlFormat
 
 
 class PersonaListView(APIView):
@@ -139,30 +154,73 @@ class PersonaAvatarView(APIView):
 
 
 class PersonaImportView(APIView):
-    @extend_schema(request=PersonaImport, responses={201: PersonaDetailOut})
-    def post(self, request):
-        """Create a persona from a Character Card V2/V3 or a card PNG (same as persona.import)."""
-        from personas.rpc import decode_png
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
+    @extend_schema(
+        request={
+            "application/json": PersonaImport,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+        },
+        responses={201: PersonaDetailOut},
+    )
+    def post(self, request):
+        """Create a persona from a card: JSON (same as persona.import) or a multipart ``file``
+        (.png, .charx or .json)."""
         if request.principal.persona_ids is not None:
             raise Forbidden("a key limited to some personas cannot create personas")
+        upload = request.FILES.get("file")
+        if upload is not None:
+            if upload.size > CARD_FILE_BYTES:
+                raise ValidationFailed([{"field": "file", "message": "larger than 8 MiB"}])
+            kind, value = cards.sniff(upload.read(), field="file")
+            persona = services.persona_import(**{"png" if kind == "png" else kind: value})
+            return Response(detail(persona), status=201)
         params = parse(request, PersonaImport)
-        persona = services.persona_import(card=params.card, png=decode_png(params.png_base64))
+        persona = services.persona_import(
+            card=params.card,
+            png=cards.decode_base64(params.png_base64, "png_base64"),
+            charx=cards.decode_base64(params.charx_base64, "charx_base64"),
+        )
         return Response(detail(persona), status=201)
 
 
 class PersonaExportView(APIView):
+    # ``?format=`` is the card format here, never DRF's renderer switch.
+    content_negotiation_class = IgnoreFormatQuery
+
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["ccv3", "ccv2"])],
+        parameters=[
+            OpenApiParameter("format", str, enum=["ccv3", "ccv2"]),
+            OpenApiParameter("as", str, enum=["json", "png", "charx"]),
+        ],
         responses=PersonaExportOut,
     )
     def get(self, request, persona_id: str):
-        """The persona as a Character Card (same as persona.export)."""
+        """The persona as a Character Card (same as persona.export): ``{card}`` JSON, or the
+        card PNG (``image/png``) or CHARX (``application/zip``) file itself."""
         persona = resolve_persona(request, persona_id)
         params = validate(
             PersonaExportParams,
-            {"persona_id": persona_id, "format": request.query_params.get("format", "ccv3")},
+            {
+                "persona_id": persona_id,
+                "format": request.query_params.get("format", "ccv3"),
+                "as": request.query_params.get("as", "json"),
+            },
         )
-        return Response(
-            PersonaExportOut.dump({"card": persona_to_card(persona, fmt=params.format)})
-        )
+        if params.as_ == "json":
+            return Response({"card": cards.persona_to_card(persona, fmt=params.format)})
+        if params.as_ == "png":
+            raw, media_type, ext = (
+                cards.persona_card_png(persona, fmt=params.format),
+                "image/png",
+                "png",
+            )
+        else:
+            raw = cards.persona_card_charx(persona, fmt=params.format)
+            media_type, ext = "application/zip", "charx"
+        response = HttpResponse(raw, content_type=media_type)
+        response["Content-Disposition"] = f'attachment; filename="{persona.slug}.{ext}"'
+        return response

@@ -10,7 +10,8 @@ from personamcp.rpc.readcache import ReadCache
 from personamcp.rpc.registry import rpc_method
 from personamcp.schemas import Params
 from personas import selectors, services
-from personas.cards import persona_to_card
+from personas.cards import decode_base64
+from personas.cards import persona_export as persona_export_card
 from personas.schemas import (
     PersonaCreate,
     PersonaDeletedOut,
@@ -128,33 +129,28 @@ def persona_state(ctx: RpcContext, params: OptionalPersonaParams) -> dict:
     return PersonaStateOut.dump(selectors.persona_state_get(persona=persona))
 
 
-def decode_png(png_base64: str | None) -> bytes | None:
-    import base64
-    import binascii
-
-    from personamcp.exceptions import ValidationFailed
-
-    if png_base64 is None:
-        return None
-    try:
-        return base64.b64decode(png_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationFailed([{"field": "png_base64", "message": "not valid base64"}]) from None
-
-
 @rpc_method("persona.import", params=PersonaImport, result=PersonaDetailOut, scope="write")
 def persona_import(ctx: RpcContext, params: PersonaImport) -> dict:
-    """Create a persona from a Character Card V2/V3 (``card``) or a card PNG (``png_base64``)."""
+    """Create a persona from a Character Card V1/V2/V3 (``card``), a card PNG (``png_base64``)
+    or a CHARX zip (``charx_base64``); its ``character_book`` becomes its own lorebook."""
     if ctx.principal is not None and ctx.principal.persona_ids is not None:
         raise Forbidden("a key limited to some personas cannot create personas")
-    return detail(services.persona_import(card=params.card, png=decode_png(params.png_base64)))
+    return detail(
+        services.persona_import(
+            card=params.card,
+            png=decode_base64(params.png_base64, "png_base64"),
+            charx=decode_base64(params.charx_base64, "charx_base64"),
+        )
+    )
 
 
 @rpc_method("persona.export", params=PersonaExportParams, result=PersonaExportOut)
 def persona_export(ctx: RpcContext, params: PersonaExportParams) -> dict:
-    """The persona as a Character Card (``ccv3`` by default, or ``ccv2``)."""
+    """The persona as a Character Card (``ccv3`` by default, or ``ccv2``): ``{card}`` as JSON,
+    or ``{data_base64, media_type}`` with ``as: "png"`` (both card chunks) or ``"charx"``."""
     persona = ctx.resolve_persona(params.persona_id)
-    return PersonaExportOut.dump({"card": persona_to_card(persona, fmt=params.format)})
+    # not dumped through PersonaExportOut: the wire carries only the keys of the chosen form
+    return persona_export_card(persona, fmt=params.format, as_=params.as_)
 
 
 from personas import relationship_rpc  # noqa: E402,F401

@@ -153,16 +153,28 @@ class PersonaSwitchOut(Out):
 
 
 class PersonaExportOut(Out):
-    card: dict
+    """``{card}`` (``as: json``) or ``{data_base64, media_type}`` (``as: png`` / ``charx``)."""
+
+    card: dict | None = None
+    data_base64: str | None = None
+    media_type: str | None = None
+
+
+# A card file of up to 8 MiB, base64-encoded (4/3 of its size, plus a little).
+CARD_FILE_B64 = 11_200_000
 
 
 class PersonaImport(Params):
-    """A Character Card V2/V3 JSON object, or a card PNG as base64 (at most ~5 MB)."""
+    """A Character Card V1/V2/V3 JSON object, or a card PNG / CHARX as base64 (8 MiB at most)."""
 
     card: dict | None = None
-    png_base64: Annotated[str, StringConstraints(max_length=7_000_000)] | None = None
+    png_base64: Annotated[str, StringConstraints(max_length=CARD_FILE_B64)] | None = None
+    charx_base64: Annotated[str, StringConstraints(max_length=CARD_FILE_B64)] | None = None
 
 
 class PersonaExportParams(Params):
     persona_id: PersonaRef
     format: Literal["ccv3", "ccv2"] = "ccv3"
+    as_: Literal["json", "png", "charx"] = Field("json", alias="as")
+
+    model_config = {**Params.model_config, "populate_by_name": True}

@@ -178,19 +178,11 @@ def persona_state_update(*, persona: Persona, **changes: float | str) -> Persona
     return state
 
 
-def persona_import(*, card: dict | None = None, png: bytes | None = None) -> Persona:
-    """Create a persona from a Character Card V2/V3 object or a card PNG (which becomes the
-    avatar). A slug already in use by another persona is replaced by a fresh one."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
+def persona_import(
+    *, card: dict | None = None, png: bytes | None = None, charx: bytes | None = None
+) -> Persona:
+    """Create a persona from a Character Card V1/V2/V3 object, a card PNG (which becomes the
+    avatar) or a CHARX zip; see ``personas.cards.card_import``."""
+    from personas.cards import card_import
 
-    from personas.cards import card_from_png, card_to_persona_fields
-
-    if (card is None) == (png is None):
-        raise ValidationFailed([{"field": "card", "message": "give either card or png_base64"}])
-    if png is not None:
-        card = card_from_png(png)
-    fields = card_to_persona_fields(card)
-    if fields.get("slug") and Persona.objects.filter(slug=fields["slug"]).exists():
-        fields.pop("slug")
-    avatar = SimpleUploadedFile("card.png", png, content_type="image/png") if png else None
-    return persona_create(avatar=avatar, **fields)
+    return card_import(card=card, png=png, charx=charx)

@@ -360,3 +360,30 @@ def persona_admin_form(**overrides) -> dict:
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def rpc_http(make_key):
+    """``rpc_http(method, params)`` -> the JSON-RPC response over the real HTTP door."""
+    from django.test import Client
+
+    key = make_key("write")
+    client = Client()
+    counter = {"n": 0}
+
+    def call(method: str, params: dict | None = None, *, token: str | None = None) -> dict:
+        counter["n"] += 1
+        body = {"jsonrpc": "2.0", "id": counter["n"], "method": method, "params": params or {}}
+        response = client.post(
+            "/mcp",
+            json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token or key}"},
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()
+        if "error" in data and data["error"]["code"] == -32603:
+            raise AssertionError(data)
+        return data
+
+    return call
