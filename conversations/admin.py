@@ -75,6 +75,7 @@ class MessageAdmin(admin.ModelAdmin):
         "error",
         "timing_table",
         "memories_table",
+        "lore_table",
         "prompt_view",
     ]
     exclude = ["prompt", "memories_used", "timings"]
@@ -91,6 +92,7 @@ class MessageAdmin(admin.ModelAdmin):
                     "error",
                     "timing_table",
                     "memories_table",
+                    "lore_table",
                     "prompt_view",
                 ]
             },
@@ -124,6 +126,29 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>id</th><th>score</th><th>scores</th><th>content</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Lore entries that fired")
+    def lore_table(self, obj: Message):
+        used = (obj.prompt or {}).get("lore_used") or []
+        if not used:
+            return "none"
+        from lore.models import LoreEntry
+
+        names = {
+            e.pk: str(e) for e in LoreEntry.objects.filter(pk__in=[u["entry_id"] for u in used])
+        }
+        rows = [
+            (
+                u["lorebook_id"],
+                names.get(u["entry_id"], u["entry_id"]),
+                ", ".join(u["keys_matched"]),
+            )
+            for u in used
+        ]
+        return format_html(
+            "<table><tr><th>lorebook</th><th>entry</th><th>keys matched</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 
     @admin.display(description="Prompt sent to the LLM")

@@ -157,6 +157,7 @@ class SendMessageView(APIView):
             "conversation_id": params.conversation_id,
             "context": params.context,
             "platform": "rest",
+            "greeting_index": params.greeting_index,
         }
         if not wants_sse:
             return Response(services.conversation_send_message(**kwargs))

@@ -10,6 +10,12 @@ Budget rules (tokens are estimated at ~4 characters each, see ``llm.estimate_tok
 2. Scene context is capped at a quarter of the budget (longer values are shortened).
 3. Memories go in best-first while they fit in half of what remains.
 4. Recent history fills the rest, newest first, kept in chronological order.
+
+Character cards and lorebooks (``card``: ``lore.prompting.CardPieces``) add: lore before and
+after the character definition, the example dialogue (whole ``<START>`` blocks while they fit
+in a quarter of what remains after the card), lore injected ``depth`` messages from the end of
+the chat, and ``post_history_instructions`` after the new message. The card part of the system
+message is capped at half the budget, so a very long description is shortened, never refused.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class PromptInput:
     context: dict[str, Any] | None = None
     history: list[PromptTurn] = field(default_factory=list)  # oldest first
     budget_tokens: int = 3000
+    card: Any = None  # lore.prompting.CardPieces: card fields and activated lore
 
 
 @dataclass
@@ -62,9 +69,13 @@ class Prompt:
     history_included: int
     history_dropped: int
     memories_dropped: int
+    lore_used: list[dict] = field(default_factory=list)
+    examples_included: int = 0
 
     def as_json(self) -> dict:
         return {
+            "lore_used": self.lore_used,
+            "examples_included": self.examples_included,
             "messages": self.messages,
             "tokens": self.tokens,
             "memory_ids": self.memory_ids,
@@ -167,13 +178,61 @@ def memory_line(memory: PromptMemory) -> str:
     return f"- [memory {memory.id}] {memory.content}"
 
 
+def _card_section(data: PromptInput) -> str:
+    """The persona section with the card's lore around it, within half the budget."""
+    card = data.card
+    section = persona_section(data.persona)
+    if card is not None and (card.before_char or card.after_char):
+        first, _, rest = section.partition("\n")
+        section = "\n".join(part for part in (first, "\n".join(card.before_char), rest) if part)
+        section += "\n" + "\n".join(card.after_char) if card.after_char else ""
+    return _shorten(section, max(64, data.budget_tokens // 2))
+
+
+def _examples(data: PromptInput, budget: int) -> tuple[str, int]:
+    card = data.card
+    if card is None or not (card.examples or card.before_examples or card.after_examples):
+        return "", 0
+    name = data.persona.get("name", "the persona")
+    kept: list[str] = []
+    used = estimate_tokens(f"Example dialogue of {name}:") + 2
+    for lore in card.before_examples:
+        used += estimate_tokens(lore) + 1
+    for lore in card.after_examples:
+        used += estimate_tokens(lore) + 1
+    for block in card.examples:
+        cost = estimate_tokens(block) + 2
+        if used + cost > budget:
+            break
+        kept.append(block)
+        used += cost
+    parts = [*card.before_examples]
+    if kept:
+        parts.append(f"Example dialogue of {name}:\n" + "\n\n".join(kept))
+    parts.extend(card.after_examples)
+    return "\n".join(parts), len(kept)
+
+
+def _inject(messages: list[dict[str, str]], card: Any) -> list[dict[str, str]]:
+    """Depth lore (``depth`` messages from the end) and post-history instructions."""
+    if card is None:
+        return messages
+    chat = messages[1:]
+    for depth, role, text in sorted(card.depth, key=lambda d: -d[0]):
+        at = max(0, len(chat) - depth)
+        chat.insert(at, {"role": role, "content": text})
+    if card.post_history:
+        chat.append({"role": "system", "content": card.post_history})
+    return [messages[0], *chat]
+
+
 def build_prompt(data: PromptInput) -> Prompt:
     """Chat messages for one turn within ``data.budget_tokens`` (see the module docstring)."""
     sender = data.sender_name or "the speaker"
     header = "\n\n".join(
         part
         for part in (
-            persona_section(data.persona),
+            _card_section(data),
             state_section(data.state),
             relationship_section(data.relationship, data.sender_name),
             context_section(data.context, max(16, data.budget_tokens // 4)),
@@ -181,7 +240,16 @@ def build_prompt(data: PromptInput) -> Prompt:
         if part
     )
     user_message = {"role": "user", "content": data.message}
+    card = data.card
+    extra_text = (card.post_history if card else "") + "".join(
+        t for _, _, t in (card.depth if card else [])
+    )
     used = _tokens(header) + _tokens(data.message) + estimate_tokens("\n\nThings you remember")
+    used += estimate_tokens(extra_text)
+    examples, examples_kept = _examples(data, max(0, data.budget_tokens - used) // 4)
+    if examples:
+        header += "\n\n" + examples
+        used += _tokens(examples)
     remaining = max(0, data.budget_tokens - used)
 
     memory_budget = remaining // 2
@@ -202,7 +270,10 @@ def build_prompt(data: PromptInput) -> Prompt:
         f"\n\nYou are talking with {sender}. Reply in character, in your own voice, "
         "in a few sentences."
     )
-    remaining = max(0, data.budget_tokens - _tokens(system) - _tokens(data.message))
+    remaining = max(
+        0,
+        data.budget_tokens - _tokens(system) - _tokens(data.message) - estimate_tokens(extra_text),
+    )
 
     included: list[dict[str, str]] = []
     for turn in reversed(data.history):
@@ -213,7 +284,7 @@ def build_prompt(data: PromptInput) -> Prompt:
         included.append({"role": turn.role, "content": content})
         remaining -= cost
     included.reverse()
-    messages = [{"role": "system", "content": system}, *included, user_message]
+    messages = _inject([{"role": "system", "content": system}, *included, user_message], card)
     total = sum(_tokens(m["content"]) for m in messages)
     return Prompt(
         messages=messages,
@@ -222,4 +293,6 @@ def build_prompt(data: PromptInput) -> Prompt:
         history_included=len(included),
         history_dropped=len(data.history) - len(included),
         memories_dropped=len(data.memories) - len(kept_memories),
+        lore_used=list(card.lore_used) if card is not None else [],
+        examples_included=examples_kept,
     )

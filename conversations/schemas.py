@@ -24,6 +24,8 @@ class SendMessageParams(Params):
     conversation_id: ConversationRef | None = None
     context: dict[str, Any] | None = None
     stream: bool = False
+    # a new conversation's first turn: 0 the card's first_mes, n its n-th alternate greeting
+    greeting_index: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
 class MemoryUsedOut(Out):
@@ -46,6 +48,12 @@ class TimingOut(Out):
     first_chunk_ms: float | None = None
 
 
+class LoreUsedOut(Out):
+    lorebook_id: str
+    entry_id: int
+    keys_matched: list[str]
+
+
 class SendMessageOut(Out):
     response: str
     conversation_id: str
@@ -53,6 +61,7 @@ class SendMessageOut(Out):
     persona_id: str
     emotion: str
     memories_used: list[MemoryUsedOut]
+    lore_used: list[LoreUsedOut]
     usage: UsageOut
     timing: TimingOut
 

@@ -35,6 +35,7 @@ from conversations.models import Conversation, Message
 from conversations.prompts import PromptInput, PromptMemory, PromptTurn, build_prompt
 from llm import get_provider
 from llm.stop import StopAtSequences
+from lore.turn import check_greeting_index, prepare_lore
 from personamcp import jobs, metrics
 from personamcp.exceptions import Cancelled, DomainError, ValidationFailed
 from personamcp.locks import busy_lock
@@ -172,8 +173,12 @@ def conversation_send_message(
     max_tokens: int | None = None,
     temperature: float | None = None,
     stop: list[str] | None = None,
+    greeting_index: int | None = None,
 ) -> dict:
     """Run one turn: ``sender`` says ``content`` to ``persona``; returns the reply.
+
+    ``greeting_index`` (a new conversation's first turn only) picks the card's greeting that
+    opens the conversation: 0 ``first_mes``, n the n-th ``alternate_greetings``.
 
     ``max_tokens`` and ``temperature`` go to the LLM (default: the server's settings); the
     reply ends before the first of the ``stop`` sequences, which is neither streamed nor stored.
@@ -227,9 +232,22 @@ def conversation_send_message(
             PromptMemory(id=str(s.memory.id), content=s.memory.content, score=float(s.score))
             for s in scored
         ]
+        # card fields, lorebooks and macros (lore/)
+        check_greeting_index(
+            persona=persona, conversation=conversation, greeting_index=greeting_index
+        )
+        lore = prepare_lore(
+            persona=persona,
+            persona_dict=_persona_card(persona),
+            conversation=conversation,
+            history=history,
+            message=content,
+            user=display_name,
+        )
+        timing["lore_ms"] = lore.lore_ms
         prompt = build_prompt(
             PromptInput(
-                persona=_persona_card(persona),
+                persona=lore.persona,
                 message=content,
                 sender_name=display_name,
                 state=_state_dict(state),
@@ -243,13 +261,17 @@ def conversation_send_message(
                 },
                 memories=memories,
                 context=context,
-                history=[PromptTurn(role, speaker, text) for role, speaker, text in history],
+                history=lore.history(
+                    [PromptTurn(role, speaker, text) for role, speaker, text in history],
+                    PromptTurn,
+                ),
                 budget_tokens=int(_conf("CONVERSATION_PROMPT_BUDGET", 3000)),
+                card=lore.pieces,
             )
         )
         hints = {
             "persona_name": persona.name,
-            "greeting": persona.greeting,
+            "greeting": lore.greeting or lore.persona.get("greeting", persona.greeting),
             "speaking_style": persona.speaking_style,
             "mood": state.mood,
             "emotion": state.emotion,
@@ -350,6 +372,7 @@ def conversation_send_message(
         "persona_id": str(persona.id),
         "emotion": state.emotion,
         "memories_used": [{"id": m["id"], "score": m["score"]} for m in message.memories_used],
+        "lore_used": prompt.lore_used,
         "usage": {
             "prompt_tokens": int(usage.get("prompt_tokens") or 0),
             "completion_tokens": int(usage.get("completion_tokens") or 0),

@@ -36,6 +36,7 @@ def test_post_message_returns_the_rpc_result_shape(client, demo, celery_worker):
         "persona_id",
         "emotion",
         "memories_used",
+        "lore_used",  # v1.1
         "usage",
         "timing",
     }

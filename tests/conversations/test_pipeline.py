@@ -32,6 +32,7 @@ def test_turn_result_shape_and_atomic_storage(demo, celery_worker):
         "persona_id",
         "emotion",
         "memories_used",
+        "lore_used",  # v1.1
         "usage",
         "timing",
     }
