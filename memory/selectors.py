@@ -16,12 +16,13 @@ in-process cache) on SQLite.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
@@ -76,16 +77,6 @@ def related_persona_ids(*, persona: Persona) -> set[str]:
     return ({str(p) for p in theirs} | {str(p) for p in mine}) - {pid}
 
 
-def _shared_filter(persona: Persona) -> Q:
-    """Memories of other personas this persona may see: public ones, and shared ones of
-    personas it has a relationship with."""
-    related = related_persona_ids(persona=persona)
-    visible = Q(visibility=Memory.Visibility.PUBLIC)
-    if related:
-        visible |= Q(visibility=Memory.Visibility.SHARED, persona_id__in=related)
-    return visible & ~Q(persona=persona)
-
-
 def _filters(kinds, min_importance, about) -> Q:
     q = Q(superseded=False)
     if kinds:
@@ -97,31 +88,94 @@ def _filters(kinds, min_importance, about) -> Q:
     return q
 
 
-def _pg_candidates(
-    base: Q, query: np.ndarray, k: int, *, exact: bool = False
-) -> list[tuple[Memory, float]]:
-    from pgvector.django import CosineDistance
+_MEMORY_COLUMNS: list[str] = []
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        if exact:
-            # Other personas' shared/public memories are a thin slice of the table: walking the
-            # HNSW graph for them would scan most of it; the btree on (visibility, persona)
-            # finds them directly and they are ranked exactly.
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        else:
-            cursor.execute(
-                "SET LOCAL hnsw.ef_search = %s", [max(settings.MEMORY["HNSW_EF_SEARCH"], k)]
+
+def _memory_columns() -> list[str]:
+    """Every column of a memory row but its vector (candidates never need it)."""
+    if not _MEMORY_COLUMNS:
+        fields = Memory._meta.concrete_fields
+        _MEMORY_COLUMNS.extend(f.attname for f in fields if f.name != "embedding")
+    return _MEMORY_COLUMNS
+
+
+def _raw_pg_connection():
+    """The psycopg connection under Django's, with pgvector's binary adapters registered."""
+    from pgvector.psycopg import register_vector
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if not getattr(raw, "_personamcp_vector", False):
+        register_vector(raw)
+        raw._personamcp_vector = True
+    return raw
+
+
+def _pg_candidates(
+    persona: Persona,
+    query: np.ndarray,
+    k: int,
+    *,
+    kinds: list[str] | None = None,
+    min_importance: float | None = None,
+    about: str | None = None,
+    shared: bool = False,
+) -> list[tuple[Memory, float]]:
+    """The ``k`` nearest memories on PostgreSQL: the persona's own (HNSW, iterative scan) or,
+    with ``shared``, other personas' memories it may see (ranked exactly).
+
+    One round trip: the query vector travels in pgvector's binary format, the statement is
+    prepared by psycopg after a few runs, the session already carries the HNSW settings (see
+    ``DATABASES`` in settings) and the rows come back without their vectors.
+    """
+    params: dict = {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k}
+    params["persona"] = persona.id
+    where = ["superseded = false"]
+    if shared:
+        related = [uuid.UUID(p) for p in related_persona_ids(persona=persona)]
+        where.append("persona_id <> %(persona)s")
+        if related:
+            params["related"] = related
+            where.append(
+                "(visibility = 'public' OR (visibility = 'shared'"
+                " AND persona_id = ANY(%(related)s)))"
             )
-            # Filtered searches (one persona among many) keep scanning the graph until enough
-            # rows pass the filter instead of returning too few.
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        rows = list(
-            Memory.objects.filter(base)
-            .defer("embedding")
-            .annotate(distance=CosineDistance("embedding", query.tolist()))
-            .order_by("distance")[:k]
-        )
-    return [(m, 1.0 - float(m.distance)) for m in rows]
+        else:
+            where.append("visibility = 'public'")
+    else:
+        where.append("persona_id = %(persona)s")
+    if kinds:
+        params["kinds"] = list(kinds)
+        where.append("kind = ANY(%(kinds)s)")
+    if min_importance is not None:
+        params["min_importance"] = float(min_importance)
+        where.append("importance >= %(min_importance)s")
+    if about is not None:
+        params["about"] = about
+        where.append("about = %(about)s")
+    columns = _memory_columns()
+    # Other personas' shared/public memories are a thin slice of the table: walking the HNSW
+    # graph for them would scan most of it. "+ 0" keeps the planner off the vector index, so
+    # the btree on (visibility, persona) finds them and they are ranked exactly.
+    order = "(embedding <=> %(q)b) + 0" if shared else "embedding <=> %(q)b"
+    # Fixed column names and clauses; every value is a bound parameter.
+    sql = (
+        f"SELECT {', '.join(columns)}, 1 - (embedding <=> %(q)b) "  # noqa: S608
+        f"FROM {Memory._meta.db_table} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(k)s"
+    )
+    raw = _raw_pg_connection()
+    ef = settings.MEMORY["HNSW_EF_SEARCH"]
+    with raw.cursor() as cursor:
+        if k > ef and not shared:  # the session's breadth would return fewer than k rows
+            cursor.execute(f"SET hnsw.ef_search = {int(k)}")
+            try:
+                rows = cursor.execute(sql, params).fetchall()
+            finally:
+                cursor.execute(f"SET hnsw.ef_search = {int(ef)}")
+        else:
+            rows = cursor.execute(sql, params).fetchall()
+    db = connection.alias
+    return [(Memory.from_db(db, columns, row[:-1]), float(row[-1])) for row in rows]
 
 
 def candidate_query(*, persona: Persona, query: np.ndarray, k: int) -> QuerySet:
@@ -240,10 +294,10 @@ def memory_search(
 
     objects: dict[int, Memory] = {}
     if settings.IS_POSTGRES:
-        extra = _filters(kinds, min_importance, about)
-        pairs = _pg_candidates(Q(persona=persona) & extra, vector, k)
+        filters = {"kinds": kinds, "min_importance": min_importance, "about": about}
+        pairs = _pg_candidates(persona, vector, k, **filters)
         if include_shared:
-            pairs += _pg_candidates(_shared_filter(persona) & extra, vector, k, exact=True)
+            pairs += _pg_candidates(persona, vector, k, shared=True, **filters)
         objects = {m.id: m for m, _ in pairs}
         rows = [(m.id, m.importance, m.last_accessed_at, sim) for m, sim in pairs]
     else:

@@ -116,6 +116,25 @@ if DATABASE_URL:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _db["ENGINE"].endswith("postgresql"):
         _db.setdefault("OPTIONS", {})
+        # Connections stay open between requests and RPC calls (one per worker thread at most,
+        # checked before reuse), instead of a new PostgreSQL session for every call.
+        _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 300, minimum=0)
+        _db["CONN_HEALTH_CHECKS"] = True
+        # Or a psycopg_pool shared by the threads (then CONN_MAX_AGE is 0): DATABASE_POOL_MAX > 0.
+        if pool_max := env_int("DATABASE_POOL_MAX", 0, minimum=0):
+            _db["CONN_MAX_AGE"] = 0
+            _db["OPTIONS"]["pool"] = {
+                "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=0),
+                "max_size": pool_max,
+                "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+            }
+        # pgvector's HNSW settings for every session, so a search needs no SET round trip:
+        # the search breadth, and iterative scans so a filtered search (one persona's memories
+        # among millions) keeps walking the graph until enough rows pass the filter.
+        _db["OPTIONS"]["options"] = (
+            f"-c hnsw.ef_search={env_int('MEMORY_HNSW_EF_SEARCH', 100, minimum=10)}"
+            " -c hnsw.iterative_scan=relaxed_order"
+        )
         # One test database per test run, so that runs on one machine never collide.
         _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
 else:
@@ -333,7 +352,7 @@ MEMORY = {
     "MAX_CONTENT_CHARS": env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100),
     "MAX_SEARCH_LIMIT": 100,
     # PostgreSQL: HNSW search breadth (higher = better recall, slower).
-    "HNSW_EF_SEARCH": env_int("MEMORY_HNSW_EF_SEARCH", 300, minimum=10),
+    "HNSW_EF_SEARCH": env_int("MEMORY_HNSW_EF_SEARCH", 100, minimum=10),
     # SQLite: in-process index. Exact search below ANN_MIN vectors, a faiss HNSW graph above
     # (M links per node, build and search breadth; ef 64 gave recall@10 0.998 at 100k here).
     "ANN_MIN": env_int("MEMORY_ANN_MIN", 10000, minimum=1000),

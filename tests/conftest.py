@@ -387,3 +387,23 @@ def rpc_http(make_key):
         return data
 
     return call
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Before the PostgreSQL test database is dropped, end the sessions that other threads keep
+    open (persistent connections, pools): PostgreSQL refuses to drop a database in use."""
+    yield
+    from django.db import connection, connections
+
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            if getattr(conn, "pool", None) is not None:
+                conn.close_pool()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close()
