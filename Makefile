@@ -48,6 +48,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/memory_search.py
 	$(PY) bench/turn_overhead.py
 	$(PY) bench/matrix_latency.py
+	$(PY) bench/clients.py
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A personamcp worker --loglevel=info

@@ -358,6 +358,12 @@ export class PersonaClient {
       this.scheduleReconnect();
       return;
     }
+    if (this.closed) {
+      // close() came while the socket was opening
+      ws.onclose = null;
+      ws.close(1000, "client closed");
+      return;
+    }
     try {
       await this.restore();
     } catch (error) {

@@ -33,11 +33,26 @@ async function withClient(fn, options) {
   }
 }
 
-function nextEvent(timeoutMs = 10000) {
-  let resolve;
-  const promise = new Promise((r) => (resolve = r));
-  const timer = setTimeout(() => resolve(null), timeoutMs);
-  return { handler: (e) => { clearTimeout(timer); resolve(e); }, promise };
+// Collects events; next(match, ms) waits (from the time it is called) for one that matches.
+function collector() {
+  const events = [];
+  let wake = null;
+  return {
+    handler: (e) => { events.push(e); wake?.(); },
+    async next(match, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = events.find(match);
+        if (found) return found;
+        const left = deadline - Date.now();
+        if (left <= 0) return null;
+        await new Promise((r) => {
+          const timer = setTimeout(r, left);
+          wake = () => { clearTimeout(timer); r(); };
+        });
+      }
+    },
+  };
 }
 
 test("Node without a global WebSocket falls back to the ws package", async () => {
@@ -139,10 +154,10 @@ test("cancel ends the stream with Cancelled and keeps the partial reply", () =>
 
 test("subscribe delivers events; unsubscribe stops them", () =>
   withClient(async (c) => {
-    const next = nextEvent();
-    const sub = await c.subscribe(["persona.pip"], next.handler);
+    const events = collector();
+    const sub = await c.subscribe(["persona.pip"], events.handler);
     await withClient((other) => other.personaUpdate("pip", { description: `seen by js ${Date.now()}` }));
-    const event = await next.promise;
+    const event = await events.next((e) => e.data.slug === "pip");
     assert.ok(event, "no event arrived");
     assert.equal(event.type, "persona.updated");
     assert.equal(event.data.slug, "pip");
@@ -154,8 +169,8 @@ test("reconnects after the server restarts and restores the session", () =>
   withClient(
     async (c) => {
       await c.switch("elias");
-      const next = nextEvent(20000);
-      await c.subscribe("persona.*", next.handler);
+      const events = collector();
+      await c.subscribe("persona.*", events.handler);
       assert.equal(c.connects, 1);
       const restarted = await fetch(CONTROL + "/restart", { method: "POST" });
       assert.equal((await restarted.json()).restarted, true);
@@ -166,7 +181,7 @@ test("reconnects after the server restarts and restores the session", () =>
       assert.equal(info.active_persona.slug, "elias");
       assert.ok((await c.send("Are you back?", { sender: "js-reconnect" })).response);
       await c.personaUpdate("elias", { description: `after the restart (js) ${Date.now()}` });
-      const event = await next.promise;
+      const event = await events.next((e) => e.data.slug === "elias");
       assert.ok(event, "no event after the restart");
       assert.equal(event.data.slug, "elias");
     },

@@ -155,6 +155,7 @@ class Client:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._ready = asyncio.Event()
         self._closed = False
+        self._stopping = asyncio.Event()  # set by close(): ends a backoff wait at once
         self._fatal: BaseException | None = None
         self._runner: asyncio.Task | None = None
 
@@ -184,6 +185,7 @@ class Client:
     async def close(self) -> None:
         """Close the socket; waiting requests fail with ``ClientClosed``."""
         self._closed = True
+        self._stopping.set()
         self._ready.set()  # wake callers waiting for a connection
         if self._ws is not None:
             await self._ws.close()
@@ -234,7 +236,10 @@ class Client:
                 delay = backoff_delay(attempt, self.backoff_initial, self.backoff_max)
                 attempt += 1
                 log.info("reconnecting to %s in %.2fs (attempt %d)", self.url, delay, attempt)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._closed:
+                    return
                 try:
                     ws = await self._open()
                 except (OSError, TimeoutError, ConnectionClosed, ValueError) as exc:
@@ -243,6 +248,9 @@ class Client:
                 except Exception as exc:  # e.g. an HTTP error status during the handshake
                     log.info("reconnect failed: %r", exc)
                     continue
+                if self._closed:  # close() came while the socket was opening
+                    await ws.close()
+                    return
                 reader = asyncio.create_task(self._read(ws))
                 try:
                     await self._restore()

@@ -189,6 +189,7 @@ namespace PersonaMCP
                     ClientWebSocket ws;
                     try { ws = await OpenAsync().ConfigureAwait(false); }
                     catch (ConnectionLostException e) { _o.Log("reconnect failed: " + e.Message); continue; }
+                    if (_closed) { ws.Abort(); ws.Dispose(); _ready.TrySetException(new ClientClosedException()); return; }
                     reader = Task.Run(() => ReadLoop(ws));
                     try
                     {
