@@ -138,7 +138,9 @@ class BotAccountAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "—"
         return format_html(
-            '<a href="{}">view log</a>', reverse("admin:bots_botaccount_logs", args=[obj.pk])
+            '<a href="{}">live log</a> · <a href="{}">tail</a>',
+            reverse("admin:dashboard_bot_log", args=[obj.pk]),
+            reverse("admin:bots_botaccount_logs", args=[obj.pk]),
         )
 
     @admin.display(description="Process")
@@ -182,6 +184,10 @@ class BotAccountAdmin(admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------
 
+    def has_operate_permission(self, request) -> bool:
+        """Starting and stopping processes is the operators' role (``dashboard.roles``)."""
+        return request.user.has_perm("bots.operate_botaccount")
+
     def _act(self, request, queryset, action: str, verb: str) -> None:
         for bot in queryset.select_related("persona"):
             try:
@@ -191,19 +197,22 @@ class BotAccountAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{bot.user_id}: {verb}")
 
-    @admin.action(description="Start selected bots")
+    @admin.action(description="Start selected bots", permissions=["operate"])
     def start_bots(self, request, queryset):
         self._act(request, queryset, "start", "starting")
 
-    @admin.action(description="Stop selected bots")
+    @admin.action(description="Stop selected bots", permissions=["operate"])
     def stop_bots(self, request, queryset):
         self._act(request, queryset, "stop", "stopping")
 
-    @admin.action(description="Restart selected bots")
+    @admin.action(description="Restart selected bots", permissions=["operate"])
     def restart_bots(self, request, queryset):
         self._act(request, queryset, "restart", "restarting")
 
-    @admin.action(description="Sync profile (display name and avatar) of selected bots")
+    @admin.action(
+        description="Sync profile (display name and avatar) of selected bots",
+        permissions=["operate"],
+    )
     def sync_profiles(self, request, queryset):
         for bot in queryset.select_related("persona"):
             try:

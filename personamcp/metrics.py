@@ -6,6 +6,12 @@ with admin scope, or anonymous in local development mode).
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
+
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -13,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from personamcp import errors
 from personamcp.auth import bearer_token, principal_from_key, principal_from_user, require
 from personamcp.exceptions import DomainError
+
+log = logging.getLogger(__name__)
 
 RPC_CALLS = Counter("personamcp_rpc_calls_total", "JSON-RPC calls", ["method", "outcome"])
 RPC_LATENCY = Histogram(
@@ -47,7 +55,8 @@ def observe_turn(timing: dict) -> None:
     TURN_OVERHEAD.observe(max(0.0, total - llm))
 
 
-def _queue_depth() -> int:
+def queue_depth() -> int:
+    """Tasks waiting in the Celery queue (in-process jobs in the embedded mode)."""
     if not settings.REDIS_URL:
         from personamcp import jobs
 
@@ -61,6 +70,70 @@ def _queue_depth() -> int:
         client.close()
 
 
+# --- open sockets across server processes --------------------------------------------------
+# Each server process (scaled mode) writes its count of open /mcp sockets into one Redis hash
+# every few seconds; readers add up the fresh entries. The embedded mode has one process.
+SOCKETS_KEY = "personamcp:open_sockets"
+SOCKETS_REPORT_EVERY = 5.0
+_reporter_started = False
+
+
+def _local_sockets() -> int:
+    from personamcp.rpc import consumer
+
+    return consumer.active_sessions
+
+
+def _process_key() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def start_socket_reporter() -> None:
+    """Start this server process's reporter thread (scaled mode; once per process)."""
+    global _reporter_started
+    if _reporter_started or not settings.REDIS_URL:
+        return
+    _reporter_started = True
+
+    def report() -> None:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        while True:
+            try:
+                client.hset(SOCKETS_KEY, _process_key(), f"{_local_sockets()}:{time.time():.0f}")
+            except Exception as exc:  # Redis away for a moment: the next round tries again
+                log.debug("could not report open sockets: %s", exc)
+            time.sleep(SOCKETS_REPORT_EVERY)
+
+    threading.Thread(target=report, name="socket-reporter", daemon=True).start()
+
+
+def open_sockets() -> int:
+    """Open /mcp WebSocket sessions of every server process (this one counted live)."""
+    here = _local_sockets()
+    if not settings.REDIS_URL:
+        return here
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    try:
+        me, total, stale = _process_key().encode(), here, []
+        for key, value in client.hgetall(SOCKETS_KEY).items():
+            count, _, at = value.decode().partition(":")
+            if key == me:
+                continue
+            if time.time() - float(at or 0) > 3 * SOCKETS_REPORT_EVERY:
+                stale.append(key)  # a process that stopped without saying so
+            else:
+                total += int(count)
+        if stale:
+            client.hdel(SOCKETS_KEY, *stale)
+    finally:
+        client.close()
+    return total
+
+
 def metrics_view(request):
     try:
         raw = bearer_token(request.headers.get("Authorization"))
@@ -71,7 +144,7 @@ def metrics_view(request):
 
     ACTIVE_SESSIONS.set(consumer.active_sessions)
     try:
-        QUEUE_DEPTH.set(_queue_depth())
+        QUEUE_DEPTH.set(queue_depth())
     except Exception:  # Redis down: readyz says so; keep serving the other metrics
         QUEUE_DEPTH.set(-1)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
