@@ -29,6 +29,11 @@ ERROR_CODES = {"cancelled": -32031, "timeout": -32011, "unavailable": -32010}
 ERROR_NAMES = {-32031: "cancelled", -32011: "LLM timeout", -32010: "LLM unavailable"}
 
 
+def turns():
+    """Assistant replies made by a turn (a stored greeting is not a turn)."""
+    return Message.objects.filter(role=Message.Role.ASSISTANT).exclude(provider="greeting")
+
+
 def percentile(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least p% of the values at or below."""
     if not values:
@@ -84,9 +89,7 @@ def live_counters(now: datetime | None = None) -> dict:
             ended_at__isnull=True,
             last_message_at__gte=now - timedelta(minutes=ACTIVE_CONVERSATION_MINUTES),
         ).count(),
-        "turns_last_minute": Message.objects.filter(
-            role=Message.Role.ASSISTANT, created_at__gt=now - timedelta(seconds=60)
-        ).count(),
+        "turns_last_minute": turns().filter(created_at__gt=now - timedelta(seconds=60)).count(),
         "bots_running": runs.get(BotRun.Status.RUNNING, 0),
         "bots_crashed": runs.get(BotRun.Status.CRASHED, 0),
         "queue_depth": depth,
@@ -99,7 +102,8 @@ def turn_stats(window: str = "hour", now: datetime | None = None) -> dict:
     start, size, count = window_bounds(window, now)
     buckets = [Bucket(start + timedelta(seconds=i * size)) for i in range(count)]
     rows = list(
-        Message.objects.filter(role=Message.Role.ASSISTANT, created_at__gte=start)
+        turns()
+        .filter(created_at__gte=start)
         .order_by("-id")
         .values_list(
             "id",
@@ -148,7 +152,8 @@ def turn_stats(window: str = "hour", now: datetime | None = None) -> dict:
         )
     total_turns = sum(b.turns for b in buckets)
     tokens = (
-        Message.objects.filter(role=Message.Role.ASSISTANT, created_at__gte=start)
+        turns()
+        .filter(created_at__gte=start)
         .values("conversation__persona__name")
         .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
         .order_by("conversation__persona__name")

@@ -111,7 +111,9 @@ def _before_publish(headers=None, **kwargs) -> None:
 
 def _task_prerun(task_id=None, task=None, **kwargs) -> None:
     request = getattr(task, "request", None)
-    value = getattr(request, HEADER, None) or (request.get(HEADER) if hasattr(request, "get") else None)
+    value = getattr(request, HEADER, None) or (
+        request.get(HEADER) if hasattr(request, "get") else None
+    )
     if not value and task_id:
         value = str(task_id).replace("-", "")[:16]
     if value and task_id:

@@ -56,12 +56,11 @@ def configure(provider=None):
 
 
 def _provider_from_env():
+    from django.conf import settings
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from django.conf import settings
 
     resource = Resource.create(
         {
