@@ -89,7 +89,7 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        value = incoming[:64] if incoming.isprintable() and incoming else new_correlation_id()
+        value = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex[:16]
         token = correlation_id.set(value)
         try:
             response = self.get_response(request)
