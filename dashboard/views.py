@@ -89,6 +89,16 @@ def _label(bucket_start, window: str) -> str:
     return bucket_start.strftime("%H:%M")
 
 
+def _latency_chart(kind: str, title: str, labels: list[str], buckets: list[dict]):
+    return charts.line_chart(
+        chart_id=f"chart-{kind}-latency",
+        title=title,
+        labels=labels,
+        series=[(p, f"s-{p}", [x[f"{kind}_{p}"] for x in buckets]) for p in ("p50", "p95")],
+        unit="ms",
+    )
+
+
 def overview_charts(stats: dict) -> dict:
     window = stats["window"]
     labels = [_label(b["start"], window) for b in stats["buckets"]]
@@ -101,26 +111,8 @@ def overview_charts(stats: dict) -> dict:
             values=[x["per_minute"] for x in b],
             unit="turns/min",
         ),
-        "platform": charts.line_chart(
-            chart_id="chart-platform-latency",
-            title="Platform latency (total minus LLM), ms",
-            labels=labels,
-            series=[
-                ("p50", "s-p50", [x["platform_p50"] for x in b]),
-                ("p95", "s-p95", [x["platform_p95"] for x in b]),
-            ],
-            unit="ms",
-        ),
-        "llm": charts.line_chart(
-            chart_id="chart-llm-latency",
-            title="LLM latency, ms",
-            labels=labels,
-            series=[
-                ("p50", "s-p50", [x["llm_p50"] for x in b]),
-                ("p95", "s-p95", [x["llm_p95"] for x in b]),
-            ],
-            unit="ms",
-        ),
+        "platform": _latency_chart("platform", "Platform latency (total minus LLM), ms", labels, b),
+        "llm": _latency_chart("llm", "LLM latency, ms", labels, b),
         "tokens": charts.stacked_bars(
             chart_id="chart-tokens",
             title="LLM tokens per persona",

@@ -129,6 +129,23 @@ def off_loop(fn, *args, **kwargs):
         return pool.submit(run).result()
 
 
+@pytest.fixture
+def open_as(live_server_proc, make_browser, role_user):
+    """open_as(role, path) -> (server, browser, page): a server, a user in ``role`` logged in
+    with a fresh browser, on ``path``. Do the test's database work before calling it."""
+
+    def open_page(role: str, path: str = "/admin/"):
+        user = role_user(role)
+        server = live_server_proc()
+        browser = make_browser()
+        login(browser, server, user.username)
+        if path != "/admin/":
+            browser.page.goto(server.http + path)
+        return server, browser, browser.page
+
+    return open_page
+
+
 def login(browser, server, username: str) -> None:
     page = browser.page
     page.goto(f"{server.http}/admin/login/?next=/admin/")

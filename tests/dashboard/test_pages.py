@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.dashboard.conftest import login, off_loop, post_as_page
+from tests.dashboard.conftest import off_loop, post_as_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,19 +19,13 @@ def nearest_rank(values, p):
 
 
 @pytest.mark.parametrize("role", ["operators", "authors", "viewers"])
-def test_each_role_sees_its_actions_and_is_refused_the_others(
-    live_server_proc, make_browser, role_user, cast, bot, store_turn, role
-):
+def test_each_role_sees_its_actions_and_is_refused_the_others(open_as, cast, bot, store_turn, role):
     from personas.services import persona_state_update
 
     store_turn(cast["alice"], minutes_ago=2)
     persona_state_update(persona=cast["alice"], mood=0.4, energy=0.3)
     moods = list(cast["alice"].state_samples.order_by("at").values_list("mood", flat=True))
-    user = role_user(role)
-    server = live_server_proc()
-    browser = make_browser()
-    login(browser, server, user.username)
-    page = browser.page
+    server, browser, page = open_as(role)
     base = server.http
 
     # Overview: branded, live counters, the role shown
@@ -77,9 +71,7 @@ def test_each_role_sees_its_actions_and_is_refused_the_others(
     assert not [e for e in browser.console_errors if "favicon" not in e]
 
 
-def test_overview_charts_show_the_numbers_of_the_stored_turns(
-    live_server_proc, make_browser, role_user, cast, store_turn
-):
+def test_overview_charts_show_the_numbers_of_the_stored_turns(open_as, cast, store_turn):
     from django.utils import timezone
 
     # (persona, minutes ago, total ms, llm ms, status, error, tokens)
@@ -108,12 +100,7 @@ def test_overview_charts_show_the_numbers_of_the_stored_turns(
         name = cast[p].name
         tokens[name] = (tokens.get(name, (0, 0))[0] + pt, tokens.get(name, (0, 0))[1] + ct)
 
-    user = role_user("viewers")
-    server = live_server_proc()
-    browser = make_browser()
-    login(browser, server, user.username)
-    page = browser.page
-
+    *_, page = open_as("viewers")
     bars = page.locator("#chart-turns rect.bar")
     assert bars.count() == 60
     shown = {
@@ -162,12 +149,8 @@ def test_overview_charts_show_the_numbers_of_the_stored_turns(
     assert now  # (times above are relative to the test's clock)
 
 
-def test_overview_counters_update_live(live_server_proc, make_browser, role_user, cast, store_turn):
-    user = role_user("viewers")
-    server = live_server_proc()
-    browser = make_browser()
-    login(browser, server, user.username)
-    page = browser.page
+def test_overview_counters_update_live(open_as, cast, store_turn):
+    *_, page = open_as("viewers")
     counter = page.locator('[data-counter="turns_last_minute"] .v')
     assert counter.inner_text() == "0"
     off_loop(store_turn, cast["alice"], minutes_ago=0.1)
@@ -178,9 +161,7 @@ def test_overview_counters_update_live(live_server_proc, make_browser, role_user
     assert page.locator('[data-counter="active_conversations"] .v').inner_text() == "2"
 
 
-def test_live_log_lines_appear_within_a_second_filtered_and_redacted(
-    live_server_proc, make_browser, role_user, bot
-):
+def test_live_log_lines_appear_within_a_second_filtered_and_redacted(open_as, bot):
     from bots.services import bot_log_path
 
     path = bot_log_path(bot)
@@ -189,12 +170,7 @@ def test_live_log_lines_appear_within_a_second_filtered_and_redacted(
         "2026-12-01 10:00:01,000 WARNING bots.runner [pid 1] slow sync\n"
     )
     try:
-        user = role_user("viewers")
-        server = live_server_proc()
-        browser = make_browser()
-        login(browser, server, user.username)
-        page = browser.page
-        page.goto(f"{server.http}/admin/dashboard/bots/{bot.pk}/log/")
+        *_, page = open_as("viewers", f"/admin/dashboard/bots/{bot.pk}/log/")
         page.wait_for_selector("#pm-log-state.on")
         lines = page.locator("#pm-log .line")
         assert lines.all_inner_texts() == [
@@ -235,13 +211,8 @@ def test_live_log_lines_appear_within_a_second_filtered_and_redacted(
         path.unlink(missing_ok=True)
 
 
-def test_bot_list_shows_status_changes_live(live_server_proc, make_browser, role_user, bot):
-    user = role_user("operators")
-    server = live_server_proc()
-    browser = make_browser()
-    login(browser, server, user.username)
-    page = browser.page
-    page.goto(f"{server.http}/admin/bots/botaccount/")
+def test_bot_list_shows_status_changes_live(open_as, bot):
+    server, browser, page = open_as("operators", "/admin/bots/botaccount/")
     page.wait_for_selector("#pm-livedot.on")
     cell = page.locator("#result_list td.field-status_badge")
     assert cell.inner_text().startswith("stopped")
