@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from bots import services as bot_services
+from bots import supervision
 from bots.models import BotAccount
 from dashboard import charts, logs, selectors
 from dashboard.roles import OPERATE_BOTS_PERM, role_names
@@ -254,7 +255,7 @@ def bot_action(site, request, bot_id, action: str):
         raise Http404
     bot = get_object_or_404(BotAccount.objects.select_related("persona"), pk=bot_id)
     try:
-        bot_services.bot_request(bot=bot, action=action)
+        supervision.bot_request(bot=bot, action=action)
         messages.success(request, f"{bot.user_id}: {action} requested")
     except DomainError as exc:
         messages.error(request, f"{bot.user_id}: {exc.message}")
