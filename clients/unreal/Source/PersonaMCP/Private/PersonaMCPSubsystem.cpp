@@ -4,6 +4,7 @@
 #include "PersonaMCPSubsystem.h"
 
 #include "Async/Async.h"
+#include "PersonaMCPStrings.h"
 #include "IWebSocket.h"
 #include "Modules/ModuleManager.h"
 #include "WebSocketsModule.h"
@@ -11,12 +12,13 @@
 #include <memory>
 #include <string>
 
+using PersonaMCPStrings::ToFString;
+using PersonaMCPStrings::ToStd;
+
 DEFINE_LOG_CATEGORY_STATIC(LogPersonaMCP, Log, All);
 
 namespace
 {
-FString ToFString(const std::string& Text) { return FString(UTF8_TO_TCHAR(Text.c_str())); }
-std::string ToStd(const FString& Text) { return std::string(TCHAR_TO_UTF8(*Text)); }
 
 struct FSocketState
 {

@@ -3,17 +3,15 @@
 #include "PersonaNPCComponent.h"
 
 #include "Async/Async.h"
+#include "PersonaMCPStrings.h"
 #include "Engine/GameInstance.h"
 #include "Engine/World.h"
 #include "PersonaMCPSubsystem.h"
 
 #include <string>
 
-namespace
-{
-FString ToFString(const std::string& Text) { return FString(UTF8_TO_TCHAR(Text.c_str())); }
-std::string ToStd(const FString& Text) { return std::string(TCHAR_TO_UTF8(*Text)); }
-}  // namespace
+using PersonaMCPStrings::ToFString;
+using PersonaMCPStrings::ToStd;
 
 UPersonaMCPSubsystem* UPersonaNPCComponent::GetPersonaSubsystem() const
 {
