@@ -23,30 +23,12 @@ from personamcp.jobs import enqueue
 
 
 def store(persona, params: MemoryStoreParams) -> dict:
-    memory = services.memory_store(
-        persona=persona,
-        content=params.content,
-        kind=params.kind,
-        importance=params.importance,
-        visibility=params.visibility,
-        about=params.about,
-        metadata=params.metadata,
-    )
+    memory = services.memory_store(persona=persona, **params.model_dump(exclude={"persona_id"}))
     return MemoryOut.dump(memory)
 
 
 def search(persona, params: MemorySearchParams) -> dict:
-    weights = params.weights.model_dump(exclude_none=True) if params.weights else None
-    found = selectors.memory_search(
-        persona=persona,
-        query=params.query,
-        limit=params.limit,
-        kinds=params.kinds,
-        min_importance=params.min_importance,
-        include_shared=params.include_shared,
-        about=params.about,
-        weights=weights,
-    )
+    found = selectors.memory_search(persona=persona, **params.model_dump(exclude={"persona_id"}))
     return MemorySearchOut.dump({"memories": found})
 
 

@@ -25,6 +25,7 @@ from memory.models import Memory, MemoryIndexState
 from personamcp import events, jobs
 from personamcp.exceptions import ValidationFailed
 from personas.models import Persona
+from personas.signals import publish_persona_event
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +133,13 @@ def _maybe_queue_reflection(persona: Persona, state: MemoryIndexState) -> None:
 
 
 def _publish(memory: Memory, persona: Persona) -> None:
-    events.publish(
+    publish_persona_event(
         events.MEMORY_CREATED,
-        kind="persona",
-        keys=(persona.slug, str(persona.id)),
-        data={
-            "id": memory.id,
-            "persona_id": str(persona.id),
-            "slug": persona.slug,
-            "kind": memory.kind,
-            "importance": memory.importance,
-        },
+        persona,
+        id=memory.id,
+        persona_id=str(persona.id),
+        kind=memory.kind,
+        importance=memory.importance,
     )
 
 
