@@ -45,6 +45,7 @@ class TimingOut(Out):
     embedding_ms: float = 0.0
     prompt_ms: float = 0.0
     persistence_ms: float = 0.0
+    lore_ms: float = 0.0
     first_chunk_ms: float | None = None
 
 
