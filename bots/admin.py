@@ -51,6 +51,9 @@ class BotAccountForm(forms.ModelForm):
             "invite_policy",
             "invite_allowlist",
             "answer_bots",
+            "trust_policy",
+            "trusted_users",
+            "blocked_users",
             "enabled",
             "autostart",
         ]
@@ -61,7 +64,14 @@ class BotAccountForm(forms.ModelForm):
             services.validate_fields(
                 {
                     k: data[k]
-                    for k in ("homeserver", "user_id", "rooms", "invite_allowlist")
+                    for k in (
+                        "homeserver",
+                        "user_id",
+                        "rooms",
+                        "invite_allowlist",
+                        "trusted_users",
+                        "blocked_users",
+                    )
                     if k in data
                 }
             )
@@ -74,6 +84,11 @@ class BotAccountForm(forms.ModelForm):
         if not (data.get("password") or data.get("access_token") or has_stored):
             self.add_error("password", "a password or an access token is required")
         return data
+
+
+def _grouped(key: str) -> str:
+    """A device key the way Matrix clients show it: groups of four characters."""
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 @admin.register(BotAccount)
@@ -94,16 +109,23 @@ class BotAccountAdmin(admin.ModelAdmin):
     search_fields = ["user_id", "persona__name", "persona__slug"]
     list_select_related = ["persona", "run"]
     actions = ["start_bots", "stop_bots", "restart_bots", "sync_profiles"]
-    readonly_fields = ["run_summary", "log_link"]
+    readonly_fields = ["run_summary", "log_link", "device"]
 
     def get_fieldsets(self, request, obj=None):
         main = (None, {"fields": ["persona", "homeserver", "user_id", "password", "access_token"]})
         rooms = ("Rooms", {"fields": ["rooms", "invite_policy", "invite_allowlist", "answer_bots"]})
+        crypto = (
+            "End-to-end encryption",
+            {
+                "fields": ["trust_policy", "trusted_users", "blocked_users"]
+                + (["device"] if obj else [])
+            },
+        )
         runtime = (
             "Process",
             {"fields": ["enabled", "autostart"] + (["run_summary", "log_link"] if obj else [])},
         )
-        return [main, rooms, runtime]
+        return [main, rooms, crypto, runtime]
 
     # --- columns ------------------------------------------------------------------------
 
@@ -141,6 +163,16 @@ class BotAccountAdmin(admin.ModelAdmin):
             '<a href="{}">live log</a> · <a href="{}">tail</a>',
             reverse("admin:dashboard_bot_log", args=[obj.pk]),
             reverse("admin:bots_botaccount_logs", args=[obj.pk]),
+        )
+
+    @admin.display(description="Device")
+    def device(self, obj: BotAccount):
+        if not obj.device_id:
+            return "not logged in yet"
+        return format_html(
+            "device <code>{}</code>, fingerprint (ed25519) <code>{}</code>",
+            obj.device_id,
+            _grouped(obj.device_fingerprint) or "not known until the bot has started",
         )
 
     @admin.display(description="Process")

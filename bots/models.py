@@ -19,6 +19,10 @@ class BotAccount(models.Model):
     class Platform(models.TextChoices):
         MATRIX = "matrix"
 
+    class TrustPolicy(models.TextChoices):
+        TOFU = "tofu"  # trust every device on first use
+        ALLOWLIST = "allowlist"  # trust only devices of trusted_users
+
     class InvitePolicy(models.TextChoices):
         ANYONE = "anyone"
         ALLOWLIST = "allowlist"
@@ -45,6 +49,23 @@ class BotAccount(models.Model):
         help_text="Matrix user ids (or :server suffixes) allowed to invite",
     )
     answer_bots = models.BooleanField(default=False, help_text="answer other persona bots")
+    # End-to-end encryption: the device's crypto store lives in var/bots/<id>/crypto/, pickled
+    # with crypto_pickle_key (random per bot, encrypted at rest, never shown).
+    trust_policy = models.CharField(
+        max_length=16, choices=TrustPolicy.choices, default=TrustPolicy.TOFU
+    )
+    trusted_users = models.JSONField(
+        default=list, blank=True, help_text="Matrix user ids whose devices are trusted (allowlist)"
+    )
+    blocked_users = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Matrix user ids never answered, never given room keys",
+    )
+    crypto_pickle_key = EncryptedTextField(blank=True, editable=False)
+    device_fingerprint = models.CharField(
+        max_length=100, blank=True, editable=False, help_text="ed25519 key of the bot's device"
+    )
     enabled = models.BooleanField(default=True)
     autostart = models.BooleanField(default=False)
     # The avatar last uploaded to the homeserver, so that a restart does not upload it again.
@@ -53,7 +74,7 @@ class BotAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    SECRET_FIELDS = ("password", "access_token")
+    SECRET_FIELDS = ("password", "access_token", "crypto_pickle_key")
 
     class Meta:
         ordering = ["user_id"]

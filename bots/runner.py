@@ -30,13 +30,17 @@ from nio import (
     JoinError,
     LoginResponse,
     MatrixRoom,
+    MegolmEvent,
+    RoomKeyRequest,
     RoomMessageText,
+    RoomSendError,
     SyncError,
     UploadResponse,
     WhoamiResponse,
 )
+from nio.crypto import ENCRYPTION_ENABLED
 
-from bots import selectors, services, supervision
+from bots import e2ee, selectors, services, supervision
 from bots.exceptions import AlreadyRunning
 from bots.models import BotAccount
 from memory.embeddings import warm_up
@@ -121,23 +125,47 @@ def _in_thread(func, /, *args, **kwargs):
     return asyncio.to_thread(call)
 
 
+def encrypted_client(bot: BotAccount) -> AsyncClient:
+    """A matrix-nio client with end-to-end encryption: the bot's own crypto store under
+    ``var/bots/<id>/crypto`` pickled with its own key, and its sync token kept there too."""
+    config = AsyncClientConfig(
+        encryption_enabled=ENCRYPTION_ENABLED,
+        store_sync_tokens=ENCRYPTION_ENABLED,
+        pickle_key=services.bot_pickle_key(bot=bot),
+    )
+    return AsyncClient(
+        bot.homeserver,
+        bot.user_id,
+        device_id=bot.device_id or None,
+        store_path=str(services.bot_crypto_dir(bot)),
+        config=config,
+    )
+
+
+def _restore(client: AsyncClient, user_id: str, device_id: str | None, token: str) -> None:
+    if client.config.encryption_enabled and device_id:
+        client.restore_login(user_id, device_id, token)  # loads the device's crypto store
+    else:
+        client.user_id, client.device_id, client.access_token = user_id, device_id, token
+
+
 async def login(client: AsyncClient, bot: BotAccount) -> None:
-    """Log in with the stored access token, else the password (storing the new token)."""
+    """Log in with the stored access token, else the password (storing the new token). The
+    password login reuses the stored device, so the device keys and crypto store stay."""
     if bot.access_token:
-        client.user_id = bot.user_id
-        client.access_token = bot.access_token
-        client.device_id = bot.device_id or None
+        _restore(client, bot.user_id, bot.device_id or None, bot.access_token)
         who = await client.whoami()
         if isinstance(who, WhoamiResponse):
+            if who.device_id and who.device_id != client.device_id:
+                _restore(client, who.user_id, who.device_id, bot.access_token)
             client.user_id = who.user_id
-            if who.device_id:
-                client.device_id = who.device_id
             log.info(
                 "logged in to %s as %s with the stored access token", bot.homeserver, who.user_id
             )
             return
         log.warning("stored access token refused (%s)", getattr(who, "status_code", who))
         client.access_token = ""
+        client.device_id = bot.device_id or None
         if not bot.password:
             raise FatalBotError(f"login failed: access token refused ({who.message})")
     if not bot.password:
@@ -225,9 +253,9 @@ class BotRunner:
         self.bot = bot
         self.pid = pid
         self.persona = bot.persona
-        self.client = AsyncClient(
-            bot.homeserver, bot.user_id, config=AsyncClientConfig(encryption_enabled=False)
-        )
+        self.client = encrypted_client(bot)
+        self.crypto = e2ee.Crypto(self.client, bot)
+        self.client.add_to_device_callback(self.crypto.on_key_request, (RoomKeyRequest,))
         self.stop_event = asyncio.Event()
         self.cancel_event = threading.Event()
         self.known_bots: set[str] = set()
@@ -245,6 +273,7 @@ class BotRunner:
             loop.add_signal_handler(sig, self.request_stop)
         try:
             await login(self.client, self.bot)
+            await self.announce_device()
             await sync_profile(self.client, self.bot)
             self.known_bots = await _in_thread(selectors.bot_user_ids)
             first = await self.client.sync(timeout=0, full_state=True)
@@ -274,6 +303,22 @@ class BotRunner:
             )
         finally:
             await self.client.close()
+
+    async def announce_device(self) -> None:
+        """Upload the device keys when new, and record the device and its fingerprint."""
+        if not self.crypto.enabled:
+            log.info("end-to-end encryption unavailable (matrix-nio without the e2e extra)")
+            return
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        fingerprint = self.crypto.fingerprint()
+        await _in_thread(
+            services.bot_device_store,
+            bot=self.bot,
+            device_id=self.client.device_id,
+            fingerprint=fingerprint,
+        )
+        log.info("device %s, fingerprint %s", self.client.device_id, fingerprint)
 
     def request_stop(self) -> None:
         if not self.stop_event.is_set():
@@ -324,6 +369,11 @@ class BotRunner:
                 for event in info.timeline.events:
                     if isinstance(event, RoomMessageText):
                         self.on_message(room, event)
+                    elif isinstance(event, MegolmEvent):
+                        await self.crypto.undecryptable(room, event)
+            for room, event in await self.crypto.after_sync():
+                if isinstance(event, RoomMessageText):
+                    self.on_message(room, event)
 
     # --- rooms --------------------------------------------------------------------------
 
@@ -391,6 +441,11 @@ class BotRunner:
             return
         if not self.bot.answer_bots and event.sender in self.known_bots:
             return  # another persona bot: no bot-to-bot loops
+        if (room.encrypted and not self.crypto.trusts(event.sender)) or self.crypto.blocked(
+            event.sender
+        ):
+            log.info("room %s: ignoring %s (trust policy)", room.room_id, event.sender)
+            return
         if not self.addressed(room, event):
             return
         if not self.rate_ok(room.room_id):
@@ -410,9 +465,8 @@ class BotRunner:
             except Exception as exc:
                 reply = None
                 log.error("room %s: turn failed: %s: %s", room.room_id, type(exc).__name__, exc)
-                await self.client.room_send(
+                await self.send(
                     room.room_id,
-                    "m.room.message",
                     {
                         "msgtype": "m.notice",
                         "body": f"({self.persona.name} cannot answer right now.)",
@@ -424,11 +478,24 @@ class BotRunner:
                     content: dict = {"msgtype": "m.text", "body": part}
                     if index == 0:
                         content["m.relates_to"] = {"m.in_reply_to": {"event_id": event.event_id}}
-                    await self.client.room_send(room.room_id, "m.room.message", content)
+                    await self.send(room.room_id, content)
                 self.answered += 1
                 log.info("room %s: answered %s", room.room_id, event.sender)
             await typing
             await self.client.room_typing(room.room_id, False)
+
+    async def send(self, room_id: str, content: dict) -> None:
+        """Send a message (encrypted in an encrypted room, to the devices the policy trusts).
+
+        matrix-nio retries connection errors and 429s (``retry_after_ms``) with the same
+        transaction id, so a message is neither lost nor doubled while the homeserver is away.
+        """
+        self.crypto.apply_trust()
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        if isinstance(response, RoomSendError):
+            log.error("room %s: sending failed: %s", room_id, response.message)
 
     def turn(self, room: MatrixRoom, event: RoomMessageText) -> str:
         from conversations.services import conversation_send_message
@@ -490,7 +557,7 @@ def configure_logging(bot: BotAccount, *, console: bool) -> Path:
         item.addFilter(secrets)
         root.addHandler(item)
     root.setLevel(logging.INFO)
-    for noisy in ("nio", "aiohttp", "peewee", "httpx", "httpcore", "urllib3"):
+    for noisy in ("nio", "aiohttp", "peewee", "httpx", "httpcore", "urllib3", "faiss", "celery"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Filters on handlers see records of every logger; also guard propagation-less loggers.
     logging.getLogger("bots").addFilter(secrets)

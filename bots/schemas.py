@@ -1,12 +1,14 @@
 """Input and output shapes of bots, shared by the REST API and the bot.* JSON-RPC methods.
 
-Credentials (``password``, ``access_token``, ``device_id``) appear only in input models.
+Credentials (``password``, ``access_token``) appear only in input models; the crypto store's
+pickle key appears nowhere. The device id and its fingerprint are public Matrix facts.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from nio.crypto import ENCRYPTION_ENABLED
 from pydantic import Field, StringConstraints
 
 from personamcp.schemas import Limit, Out, Params, iso
@@ -24,6 +26,8 @@ AllowEntry = Annotated[
 Url = Annotated[str, StringConstraints(max_length=300, pattern=r"^https?://\S+$")]
 Secret = Annotated[str, StringConstraints(max_length=1024)]
 InvitePolicy = Literal["anyone", "allowlist", "never"]
+TrustPolicy = Literal["tofu", "allowlist"]
+UserList = Annotated[list[MatrixId], Field(max_length=500)]
 
 
 class BotCreate(Params):
@@ -42,6 +46,9 @@ class BotCreate(Params):
     answer_bots: bool = False
     enabled: bool = True
     autostart: bool = False
+    trust_policy: TrustPolicy = "tofu"
+    trusted_users: UserList = []
+    blocked_users: UserList = []
 
 
 class BotPatch(Params):
@@ -59,6 +66,9 @@ class BotPatch(Params):
     answer_bots: bool | None = None
     enabled: bool | None = None
     autostart: bool | None = None
+    trust_policy: TrustPolicy | None = None
+    trusted_users: UserList | None = None
+    blocked_users: UserList | None = None
 
 
 class BotListParams(Params):
@@ -96,6 +106,12 @@ class BotOut(Out):
     autostart: bool
     has_password: bool
     has_access_token: bool
+    encryption: bool
+    device_id: str
+    device_fingerprint: str
+    trust_policy: TrustPolicy
+    trusted_users: list[str]
+    blocked_users: list[str]
     status: Literal["starting", "running", "stopping", "stopped", "crashed"]
     pid: int | None
     host: str
@@ -129,6 +145,12 @@ class BotOut(Out):
             autostart=bot.autostart,
             has_password=bool(bot.password),
             has_access_token=bool(bot.access_token),
+            encryption=ENCRYPTION_ENABLED,
+            device_id=bot.device_id,
+            device_fingerprint=bot.device_fingerprint,
+            trust_policy=bot.trust_policy,
+            trusted_users=list(bot.trusted_users),
+            blocked_users=list(bot.blocked_users),
             status=run.status,
             pid=run.pid,
             host=run.host,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -119,6 +121,11 @@ def validate_fields(data: dict) -> None:
         )
     if "invite_policy" in data and data["invite_policy"] not in BotAccount.InvitePolicy.values:
         errors.append({"field": "invite_policy", "message": "must be anyone, allowlist or never"})
+    for field in ("trusted_users", "blocked_users"):
+        if field in data:
+            _check(field, data[field], USER_ID_RE, "not a Matrix user id", errors)
+    if "trust_policy" in data and data["trust_policy"] not in BotAccount.TrustPolicy.values:
+        errors.append({"field": "trust_policy", "message": "must be tofu or allowlist"})
     if errors:
         raise ValidationFailed(errors)
 
@@ -151,6 +158,9 @@ def bot_create(
     answer_bots: bool = False,
     enabled: bool = True,
     autostart: bool = False,
+    trust_policy: str = BotAccount.TrustPolicy.TOFU,
+    trusted_users: list[str] | None = None,
+    blocked_users: list[str] | None = None,
 ) -> BotAccount:
     """Create a persona's Matrix bot account (needs a password or an access token)."""
     data = {
@@ -159,6 +169,9 @@ def bot_create(
         "rooms": list(rooms or []),
         "invite_policy": invite_policy,
         "invite_allowlist": list(invite_allowlist or []),
+        "trust_policy": trust_policy,
+        "trusted_users": list(trusted_users or []),
+        "blocked_users": list(blocked_users or []),
     }
     validate_fields(data)
     if not (password or access_token):
@@ -199,6 +212,9 @@ UPDATABLE = {
     "enabled",
     "autostart",
     "persona",
+    "trust_policy",
+    "trusted_users",
+    "blocked_users",
 }
 
 
@@ -224,9 +240,11 @@ def bot_update(*, bot: BotAccount, **changes) -> BotAccount:
     account_moved = any(
         f in changes and changes[f] != getattr(bot, f) for f in ("homeserver", "user_id")
     )
-    if account_moved:
+    if account_moved:  # the token, the device and its keys belonged to the old account
         changes.setdefault("access_token", "")
         changes.setdefault("device_id", "")
+        changes["device_fingerprint"] = ""
+        shutil.rmtree(bot_crypto_dir(bot, create=False), ignore_errors=True)
     for field, value in changes.items():
         setattr(bot, field, value)
     if not (bot.password or bot.access_token):
@@ -254,6 +272,7 @@ def bot_delete(*, bot: BotAccount) -> str:
     bot_stop(bot=bot)
     bot_id = str(bot.id)
     bot.delete()
+    shutil.rmtree(bot_crypto_dir(bot, create=False), ignore_errors=True)
     return bot_id
 
 
@@ -261,6 +280,33 @@ def bot_credentials_store(*, bot: BotAccount, access_token: str, device_id: str)
     """Keep the access token and device of a successful login for the next start."""
     bot.access_token, bot.device_id = access_token, device_id
     BotAccount.objects.filter(pk=bot.pk).update(access_token=access_token, device_id=device_id)
+
+
+def bot_crypto_dir(bot: BotAccount, *, create: bool = True) -> Path:
+    """The bot's own end-to-end encryption store (never shared between bots), mode 0700."""
+    path = Path(settings.VAR_DIR) / "bots" / str(bot.id) / "crypto"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+        path.parent.chmod(0o700)
+    return path
+
+
+def bot_pickle_key(*, bot: BotAccount) -> str:
+    """The key that encrypts the bot's crypto store (made once, kept encrypted at rest)."""
+    if not bot.crypto_pickle_key:
+        bot.crypto_pickle_key = secrets.token_urlsafe(32)
+        BotAccount.objects.filter(pk=bot.pk, crypto_pickle_key="").update(
+            crypto_pickle_key=bot.crypto_pickle_key
+        )
+        bot.crypto_pickle_key = BotAccount.objects.get(pk=bot.pk).crypto_pickle_key
+    return bot.crypto_pickle_key
+
+
+def bot_device_store(*, bot: BotAccount, device_id: str, fingerprint: str) -> None:
+    """Remember the device the bot runs as and its ed25519 fingerprint (shown in the admin)."""
+    bot.device_id, bot.device_fingerprint = device_id, fingerprint
+    BotAccount.objects.filter(pk=bot.pk).update(device_id=device_id, device_fingerprint=fingerprint)
 
 
 def bot_avatar_store(*, bot: BotAccount, sha256: str, mxc: str) -> None:

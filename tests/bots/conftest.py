@@ -324,3 +324,168 @@ def supervise(bot_queue: str) -> dict:
     from bots import supervision
 
     return supervision.bot_supervise()
+
+
+class E2EEUser:
+    """A human with an encrypting Matrix client (matrix-nio with e2e), on its own event loop
+    thread so that tests stay synchronous."""
+
+    def __init__(self, hs: Synapse, username: str, password: str, store: Path):
+        import asyncio
+        import threading
+
+        from nio import AsyncClient, AsyncClientConfig
+
+        self.hs = hs
+        self.user_id = hs.register(username, password)["user_id"]
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        store.mkdir(parents=True, exist_ok=True)
+        config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
+        self.client = AsyncClient(hs.url, self.user_id, store_path=str(store), config=config)
+        self.run(self.client.login(password, device_name="human"))
+        self.run(self.client.keys_upload())
+        self.received: list = []
+        self.undecryptable: list = []
+        self.held_keys: dict[str, str] = {}
+
+    def run(self, coro, timeout: float = 60):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _sync(self) -> None:
+        from nio import MegolmEvent, RoomMessageText
+
+        response = await self.client.sync(timeout=500)
+        for room_id, info in getattr(response, "rooms", None).join.items():
+            for event in info.timeline.events:
+                if isinstance(event, RoomMessageText):
+                    self.received.append((room_id, event))
+                elif isinstance(event, MegolmEvent):
+                    self.undecryptable.append((room_id, event))
+        client = self.client
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    def sync(self) -> None:
+        self.run(self._sync())
+
+    def create_encrypted_room(self, invite: list[str], *, name: str | None = None) -> str:
+        from nio import RoomCreateResponse, RoomPreset
+
+        response = self.run(
+            self.client.room_create(
+                name=name,
+                invite=invite,
+                is_direct=len(invite) == 1,
+                preset=RoomPreset.private_chat,
+                initial_state=[
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                    }
+                ],
+            )
+        )
+        assert isinstance(response, RoomCreateResponse), response
+        return response.room_id
+
+    def wait_joined(self, room_id: str, user_id: str, timeout: float = 90) -> None:
+        def joined() -> bool:
+            self.sync()
+            room = self.client.rooms.get(room_id)
+            return room is not None and user_id in room.users
+
+        wait_until(joined, timeout, f"{user_id} joined {room_id}")
+
+    def send(self, room_id: str, text: str) -> str:
+        from nio import RoomSendResponse
+
+        self.sync()
+        response = self.run(
+            self.client.room_send(
+                room_id,
+                "m.room.message",
+                {"msgtype": "m.text", "body": text},
+                ignore_unverified_devices=True,
+            )
+        )
+        assert isinstance(response, RoomSendResponse), response
+        return response.event_id
+
+    def send_key_later(self, room_id: str, text: str) -> str:
+        """Send ``text`` encrypted with a fresh Megolm session whose key nobody has yet (as
+        when the key's to-device message is delayed); ``share_key_now`` sends the key."""
+
+        async def go() -> str:
+            olm = self.client.olm
+            olm.create_outbound_group_session(room_id)
+            session = olm.outbound_group_sessions[room_id]
+            session.shared = True  # keep the key back
+            self.held_keys[room_id] = session.session_key  # at index 0, before the message
+            response = await self.client.room_send(
+                room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+            )
+            return response.event_id
+
+        self.sync()
+        return self.run(go())
+
+    def share_key_now(self, room_id: str) -> None:
+        session = self.client.olm.outbound_group_sessions[room_id]
+        first_index_key = self.held_keys.pop(room_id)
+
+        class HeldBack(type(session)):
+            """The same session, sharing the key it had before the held-back message."""
+
+            @property
+            def session_key(self) -> str:
+                return first_index_key
+
+        async def go() -> None:
+            session.__class__ = HeldBack
+            session.shared = False
+            await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+
+        self.run(go())
+
+    def wait_reply(self, room_id: str, sender: str, after: str, timeout: float = 90):
+        """The first decrypted message from ``sender`` in the room after event ``after``."""
+        found: list = []
+
+        def check() -> bool:
+            self.sync()
+            events = [e for r, e in self.received if r == room_id]
+            ids = [e.event_id for e in events]
+            start = ids.index(after) + 1 if after in ids else 0
+            found[:] = [e for e in events[start:] if e.sender == sender]
+            return bool(found)
+
+        wait_until(check, timeout, f"decrypted reply from {sender}", interval=0.2)
+        return found[0]
+
+    def close(self) -> None:
+        self.run(self.client.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def e2ee_user(synapse, tmp_path):
+    users: list[E2EEUser] = []
+
+    def make(prefix: str = "crypt") -> E2EEUser:
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        user = E2EEUser(synapse, name, "pw-" + uuid.uuid4().hex, tmp_path / name)
+        users.append(user)
+        return user
+
+    yield make
+    for user in users:
+        user.close()
