@@ -40,7 +40,7 @@ def test_create_list_detail_patch_delete_never_return_credentials(demo, api_as):
     assert bot["persona"] == {"id": str(demo["alice"].id), "slug": "alice"}
     assert bot["status"] == "stopped" and bot["rooms"] == ["#tavern:localhost"]
     assert bot["has_password"] and bot["has_access_token"]
-    assert "password" not in bot and "access_token" not in bot and "device_id" not in bot
+    assert "password" not in bot and "access_token" not in bot and "crypto_pickle_key" not in bot
     assert_no_secrets(response.content.decode())
     listing = admin.get("/api/bots/")
     assert [b["id"] for b in listing.json()["bots"]] == [bot["id"]]
