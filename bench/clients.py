@@ -5,15 +5,18 @@
 Starts clients/testserver.py (a fresh SQLite database, daphne in the embedded mode), builds what
 is missing (``make -C clients/<x> build``), then, one request at a time on one connection:
 
-- raw: Python ``websockets`` sending the JSON-RPC frame and waiting for the matching answer;
+- raw: Python ``websockets`` sending the JSON-RPC frame and waiting for the matching answer,
+  without permessage-deflate like the clients (and once more with websockets' default deflate,
+  for comparison: compressing small frames costs the server and the client more than it saves);
 - python: ``personamcp_client.Client.persona_get`` (in this process);
 - js: ``clients/js/bench/roundtrip.mjs`` (Node, through the ``ws`` package on Node 20);
 - unity: ``clients/unity/bin/Bench.exe`` (the C# core on Mono);
 - unreal: ``clients/unreal/build/bench`` (the C++ core, Boost.Beast transport).
 
-The raw baseline runs before and after the clients (same server, same run); each client's p50 is
-divided by the mean of the two raw p50s. The load generator shares the machine's cores with the
-server, so read the ratios, not the absolute numbers.
+In rounds (default 5): raw, each client, raw with deflate, raw again; a client's ratio in a
+round is its p50 over the mean of the two raw p50s around it, and the figure printed is the
+median over the rounds (same server, same run). The load generator shares the machine's cores
+with the server, so read the ratios, not the absolute numbers.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def raw_samples(url: str, key: str, n: int, warmup: int) -> list[float]:
+async def raw_samples(
+    url: str, key: str, n: int, warmup: int, compression: str | None = None
+) -> list[float]:
     from websockets.asyncio.client import connect
 
-    async with connect(url, max_size=None) as ws:
+    async with connect(url, max_size=None, compression=compression) as ws:
         next_id = 0
 
         async def call(method: str, params: dict) -> dict:
@@ -90,6 +95,8 @@ def start_server() -> tuple[subprocess.Popen, dict, Path]:
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "clients" / "testserver.py"), "--state", str(state_path)],
         cwd=ROOT,
+        # a benchmark sends more than the default 6000 requests per minute on one key
+        env={**os.environ, "PERSONAMCP_RATE_LIMIT": "100000000"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -103,7 +110,8 @@ def start_server() -> tuple[subprocess.Popen, dict, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=2000, help="samples per client, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--clients", default="python,js,unity,unreal")
     args = parser.parse_args()
@@ -114,39 +122,56 @@ def main() -> None:
 
     proc, state, _ = start_server()
     url, key = state["url"], state["key"]
-    n, warmup = str(args.n), str(args.warmup)
+    per_round, warmup = max(1, args.n // args.rounds), str(args.warmup)
     commands = {
-        "js": (["node", "bench/roundtrip.mjs", url, key, n, warmup], ROOT / "clients" / "js"),
-        "unity": (["mono", "Bench.exe", url, key, n, warmup], ROOT / "clients" / "unity" / "bin"),
-        "unreal": (["./build/bench", url, key, n, warmup], ROOT / "clients" / "unreal"),
+        "js": (["node", "bench/roundtrip.mjs", url, key], ROOT / "clients" / "js"),
+        "unity": (["mono", "Bench.exe", url, key], ROOT / "clients" / "unity" / "bin"),
+        "unreal": (["./build/bench", url, key], ROOT / "clients" / "unreal"),
     }
-    results: dict[str, list[float]] = {}
+    raw: list[float] = []
+    deflate: list[float] = []
+    results: dict[str, list[float]] = {name: [] for name in wanted}
+    ratios: dict[str, list[float]] = {name: [] for name in [*wanted, "raw+deflate"]}
     try:
-        raw_before = asyncio.run(raw_samples(url, key, args.n, args.warmup))
-        for name in wanted:
-            if name == "python":
-                results[name] = asyncio.run(python_samples(url, key, args.n, args.warmup))
-            else:
-                cmd, cwd = commands[name]
-                results[name] = external_samples(cmd, cwd)
-        raw_after = asyncio.run(raw_samples(url, key, args.n, args.warmup))
+        asyncio.run(raw_samples(url, key, 500, 500))  # the server warms up (model loading...)
+        # Rounds: raw, then each client, then raw again; a client's ratio in a round is its p50
+        # over the mean of the two raw p50s around it (the machine's load drifts).
+        for _ in range(args.rounds):
+            before = asyncio.run(raw_samples(url, key, per_round, args.warmup))
+            this_round: dict[str, list[float]] = {}
+            for name in wanted:
+                if name == "python":
+                    samples = asyncio.run(python_samples(url, key, per_round, args.warmup))
+                else:
+                    cmd, cwd = commands[name]
+                    samples = external_samples([*cmd, str(per_round), warmup], cwd)
+                this_round[name] = samples
+            this_round["raw+deflate"] = asyncio.run(
+                raw_samples(url, key, per_round, args.warmup, "deflate")
+            )
+            after = asyncio.run(raw_samples(url, key, per_round, args.warmup))
+            base = statistics.mean([percentile(before, 0.5), percentile(after, 0.5)])
+            raw += before + after
+            for name, samples in this_round.items():
+                ratios[name].append(percentile(samples, 0.5) / base)
+                (deflate if name == "raw+deflate" else results[name]).extend(samples)
     finally:
         proc.terminate()
         proc.wait(30)
 
-    raw_p50 = statistics.mean([percentile(raw_before, 0.5), percentile(raw_after, 0.5)])
     print(
-        f"persona.get round trip, one request at a time, {args.n} samples after {args.warmup} warm-up"
+        f"persona.get round trip, one request at a time on one connection; {args.rounds} rounds "
+        f"of {per_round} samples per client (after {args.warmup} warm-up each)"
     )
-    print(f"cores: {os.cpu_count()}; server: daphne, embedded mode (SQLite)")
-    print(f"{'client':<10}{'p50 ms':>9}{'p90 ms':>9}{'p50 / raw':>11}")
-    for label, samples in [("raw before", raw_before), ("raw after", raw_after)]:
+    print(f"cores: {os.cpu_count()}; server: daphne, embedded mode (SQLite); same server, same run")
+    print(f"{'client':<12}{'p50 ms':>9}{'p90 ms':>9}{'p50 / raw':>11}  (median of the rounds)")
+    print(f"{'raw':<12}{percentile(raw, 0.5):>9.3f}{percentile(raw, 0.9):>9.3f}{1:>10.2f}x")
+    for name, samples in [*results.items(), ("raw+deflate", deflate)]:
+        ratio = statistics.median(ratios[name])
         print(
-            f"{label:<10}{percentile(samples, 0.5):>9.3f}{percentile(samples, 0.9):>9.3f}{'':>11}"
+            f"{name:<12}{percentile(samples, 0.5):>9.3f}{percentile(samples, 0.9):>9.3f}"
+            f"{ratio:>10.2f}x"
         )
-    for name, samples in results.items():
-        p50 = percentile(samples, 0.5)
-        print(f"{name:<10}{p50:>9.3f}{percentile(samples, 0.9):>9.3f}{p50 / raw_p50:>10.2f}x")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ export interface ClientOptions {
   maxInFlight?: number;
   /** A WebSocket implementation (default: the global one, else the `ws` package). */
   WebSocket?: WebSocketConstructor;
+  /** With the `ws` package: offer permessage-deflate (default false: on small JSON-RPC frames
+   * it costs more CPU, on both sides, than it saves; browsers decide for themselves). */
+  compression?: boolean;
   logger?: Logger;
 }
 
@@ -73,12 +76,18 @@ export function topicMatches(pattern: string, event: PersonaEvent): boolean {
   return [data.id, data.slug].some((v) => v !== undefined && v !== null && `${kind}.${v}` === pattern);
 }
 
-async function resolveWebSocket(given?: WebSocketConstructor): Promise<WebSocketConstructor> {
+async function resolveWebSocket(given: WebSocketConstructor | undefined, compression: boolean): Promise<WebSocketConstructor> {
   if (given) return given;
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (global) return global;
   const mod = (await import("ws")) as unknown as { default?: unknown; WebSocket?: unknown };
-  return (mod.default ?? mod.WebSocket) as WebSocketConstructor;
+  type WsConstructor = new (url: string, protocols: string[], options: object) => WebSocketLike;
+  const Ws = (mod.default ?? mod.WebSocket) as WsConstructor;
+  return class extends (Ws as unknown as new (...args: unknown[]) => WebSocketLike) {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols ?? [], { perMessageDeflate: compression });
+    }
+  } as unknown as WebSocketConstructor;
 }
 
 interface Pending {
@@ -194,9 +203,10 @@ export class PersonaClient {
   activePersona: string | null = null;
   /** How many times a connection was (re)established. */
   connects = 0;
-  private readonly options: Required<Omit<ClientOptions, "apiKey" | "WebSocket" | "logger">>;
+  private readonly options: Required<Omit<ClientOptions, "apiKey" | "WebSocket" | "logger" | "compression">>;
   private readonly apiKey?: string;
   private Ctor?: WebSocketConstructor;
+  private readonly compression: boolean;
   private ws: WebSocketLike | null = null;
   private ready = false;
   private closed = false;
@@ -216,6 +226,7 @@ export class PersonaClient {
     this.url = url;
     this.apiKey = options.apiKey;
     this.Ctor = options.WebSocket;
+    this.compression = options.compression ?? false;
     this.logger = options.logger ?? defaultLogger;
     this.options = {
       reconnect: options.reconnect ?? true,
@@ -234,7 +245,7 @@ export class PersonaClient {
 
   /** Open the first connection: rejects when the server cannot be reached or refuses the key. */
   async connect(): Promise<this> {
-    this.Ctor = await resolveWebSocket(this.Ctor);
+    this.Ctor = await resolveWebSocket(this.Ctor, this.compression);
     const ws = await this.open();
     try {
       await this.restore();

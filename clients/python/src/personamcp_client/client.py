@@ -134,6 +134,7 @@ class Client:
         backoff_max: float = 10.0,
         max_in_flight: int = 256,
         ping_interval: float | None = 20.0,
+        compression: str | None = None,
     ):
         self.url = url
         self.api_key = api_key
@@ -143,6 +144,9 @@ class Client:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.ping_interval = ping_interval
+        # permessage-deflate costs more CPU than it saves on small JSON-RPC frames (on the
+        # server too): off unless asked for ("deflate")
+        self.compression = compression
         self.scopes: list[str] = []
         self.active_persona: str | None = None
         self.connects = 0  # how many times a connection was (re)established
@@ -205,6 +209,7 @@ class Client:
             max_size=MAX_FRAME,
             ping_interval=self.ping_interval,
             close_timeout=2,
+            compression=self.compression,
         )
         self._ws = ws
         return ws
