@@ -9,3 +9,7 @@ class ConversationsConfig(AppConfig):
             exceptions,  # noqa: F401  (rows in the error table before any request)
             tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
+        from conversations.services import conversation_turns_recover
+        from personamcp import hooks
+
+        hooks.server_starts.add("fail turns of dead processes", conversation_turns_recover)

@@ -55,6 +55,7 @@ class Message(models.Model):
         ASSISTANT = "assistant"
 
     class Status(models.TextChoices):
+        PENDING = "pending"  # a user message whose turn is still running
         COMPLETE = "complete"
         CANCELLED = "cancelled"
         FAILED = "failed"
@@ -77,8 +78,15 @@ class Message(models.Model):
     emotion = models.CharField(max_length=32, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
-    # When the after-turn work (memory, mood, relationship) of this reply was committed; replies
-    # left unprocessed by a killed process are picked up by ``conversations.after_turn_recover``.
+    # A pending user message: the process running its turn (``personamcp.locks.process_owner``)
+    # and until when its lease holds (refreshed while the turn runs). A turn whose process is
+    # gone is marked failed (``conversation_turns_recover``).
+    owner = models.CharField(max_length=160, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When the after-turn work (memory, mood, relationship) of this reply was claimed by a run
+    # and when it was committed; replies left unprocessed by a killed process are picked up by
+    # ``conversations.after_turn_recover``.
+    after_turn_claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -36,6 +36,7 @@ from django.utils import timezone
 from conversations import services
 from conversations.exceptions import RoomNotFound
 from conversations.models import Room, RoomMember, RoomMessage
+from conversations.turn import turn_ttl, validate_content
 from personamcp import events
 from personamcp.exceptions import ValidationFailed
 from personamcp.locks import busy_lock
@@ -328,17 +329,13 @@ def room_personas(*, persona_ids: Sequence[str], check: Access | None = None) ->
     return personas
 
 
-def _room_lock_ttl() -> int:
-    return int(max(120, 3 * settings.LLM_TIMEOUT))
-
-
 def room_turn_lock(room: Room):
     """One ``room_send`` / ``room_step`` at a time per room, across processes (``Busy``).
 
     Yields a function that extends the lock; it is called before each reply."""
     return busy_lock(
         f"room-turn:{room.id}",
-        ttl=_room_lock_ttl(),
+        ttl=turn_ttl(),
         message=f"room {room.id} is already generating replies",
     )
 
@@ -482,13 +479,7 @@ def room_send(
     response, message_id, conversation_id, line_id, emotion}]}``.
     """
     _ensure_open(room)
-    max_chars = settings.PERSONAMCP["MAX_MESSAGE_CHARS"]
-    if not content or not content.strip():
-        raise ValidationFailed([{"field": "content", "message": "must not be empty"}])
-    if len(content) > max_chars:
-        raise ValidationFailed(
-            [{"field": "content", "message": f"longer than {max_chars} characters"}]
-        )
+    validate_content(content)
     sender = str(sender)[:255]
     sender_name = (sender_name or "").strip()[:255] or sender
     with room_turn_lock(room) as keep_lock:

@@ -58,15 +58,17 @@ def message_history(
     return list(reversed(qs.order_by("-id")[:limit]))
 
 
-def prompt_history(*, conversation: Conversation, limit: int = 40) -> list[tuple[str, str, str]]:
-    """Recent ``(role, speaker, content)`` that go into a prompt, oldest first; failed turns
-    are left out."""
+def prompt_history(
+    *, conversation: Conversation, limit: int = 40, before_id: int | None = None
+) -> list[tuple[str, str, str]]:
+    """Recent ``(role, speaker, content)`` that go into a prompt, oldest first (before message
+    ``before_id``, the turn's own message); failed and pending turns are left out."""
     if limit <= 0:
         return []
-    rows = (
-        Message.objects.filter(conversation=conversation)
-        .exclude(status=Message.Status.FAILED)
-        .order_by("-id")
-        .values_list("role", "speaker", "content")[:limit]
+    qs = Message.objects.filter(conversation=conversation).exclude(
+        status__in=[Message.Status.FAILED, Message.Status.PENDING]
     )
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    rows = qs.order_by("-id").values_list("role", "speaker", "content")[:limit]
     return list(reversed(rows))

@@ -27,5 +27,9 @@ def mood_decay() -> dict:
 
 @shared_task(name="conversations.after_turn_recover", time_limit=600)
 def after_turn_recover() -> dict:
-    """Periodic: finish the after-turn work of replies whose process died before doing it."""
-    return {"recovered": services.conversation_after_turn_recover()}
+    """Periodic: fail the turns whose process is gone (other hosts: once their lease expired),
+    and finish the after-turn work of replies whose process died before doing it."""
+    return {
+        "turns_failed": services.conversation_turns_recover(),
+        "recovered": services.conversation_after_turn_recover(),
+    }

@@ -29,6 +29,7 @@ application = ProtocolTypeRouter(
     }
 )
 
+jobs.run_server_starts()
 metrics.start_socket_reporter()  # scaled mode: this process's open sockets, for the overview
 if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":
     jobs.start_embedded_scheduler()

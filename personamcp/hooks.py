@@ -66,3 +66,6 @@ info_sections = Sections("system.info")
 status_fields = Sections("system.status")
 # Run on a thread when a server process starts (loading the embedding model, ...).
 warm_ups = Sections("warm-up")
+# Run once when a server process starts, before it serves (quick recovery work: turns left
+# pending by a process that was killed).
+server_starts = Sections("server start")

@@ -121,3 +121,13 @@ def warm_up_in_background() -> None:
                 log.exception("warm-up failed: %s", name)
 
     threading.Thread(target=load, name="embedding-warm-up", daemon=True).start()
+
+
+def run_server_starts() -> None:
+    """Run the apps' start-up work (``hooks.server_starts``) in this server process; a failure
+    is logged and does not stop the server."""
+    for name, start in hooks.server_starts:
+        try:
+            start()
+        except Exception:
+            log.exception("start-up work failed: %s", name)

@@ -10,7 +10,9 @@ Set ``server.mode`` to shape the next answers:
 - ``truncated``: a few chunks, then the connection is cut mid-stream;
 - ``malformed``: a few chunks, then a line that is not JSON;
 - ``stall``: headers, one chunk, then nothing (the client's read timeout must fire);
-- ``no_done``: a clean end of stream without the final done marker.
+- ``no_done``: a clean end of stream without the final done marker;
+- ``hold``: the request is received (``server.held`` is set), the answer waits until the test
+  sets ``server.gate``, then it is sent as in ``ok``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != expected:
             self.send_error(404)
             return
+        if fake.mode == "hold":
+            fake.held.set()
+            fake.gate.wait(120)
         if fake.mode == "error":
             payload = json.dumps({"error": "model is overloaded"}).encode()
             self.send_response(500)
@@ -166,6 +171,8 @@ class FakeLLMServer:
         self.completion_tokens = 7
         self.requests: list[dict] = []
         self.client_disconnects = 0
+        self.held = threading.Event()
+        self.gate = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self.port = self._server.server_address[1]

@@ -156,7 +156,8 @@ def test_busy_holds_across_two_server_processes(live_server_proc, key):
         try:
             fake.mode = "ok"
             first = ca.call("conversation.send_message", {"persona_id": "alice", "content": "hi"})
-            fake.mode = "slow"
+            fake.mode = "slow"  # long enough to hold the lock while the other process starts up
+            fake.reply = " ".join(["slowly"] * 40)
             slow = ca.send(
                 "conversation.send_message",
                 {"persona_id": "alice", "content": "long", "stream": True},

@@ -41,9 +41,30 @@ def test_replies_left_unprocessed_by_a_dead_process_are_recovered(demo, celery_w
     Memory.objects.filter(metadata__message_id=message_id).delete()
     Relationship.objects.filter(persona=demo["rook"], other_id="player:7").delete()
     Message.objects.filter(pk=message_id).update(
-        processed_at=None, created_at=timezone.now() - timedelta(minutes=5)
+        processed_at=None,
+        after_turn_claimed_at=None,
+        created_at=timezone.now() - timedelta(minutes=5),
     )
     assert services.conversation_after_turn_recover() == 1
     assert _exchange_memories(message_id) == 1
     assert Relationship.objects.get(persona=demo["rook"], other_id="player:7").interactions == 1
     assert services.conversation_after_turn_recover() == 0  # nothing left, nothing doubled
+
+
+def test_work_claimed_by_a_run_that_died_is_taken_over_once_the_claim_is_stale(demo, celery_worker):
+    result = _turn(demo["pip"])
+    message_id = result["message_id"]
+    eventually(lambda: Message.objects.get(pk=message_id).processed_at)
+    Memory.objects.filter(metadata__message_id=message_id).delete()
+    fresh_claim = timezone.now()
+    Message.objects.filter(pk=message_id).update(
+        processed_at=None,
+        after_turn_claimed_at=fresh_claim,
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert services.conversation_after_turn_recover() == 0  # a live run may be working on it
+    Message.objects.filter(pk=message_id).update(
+        after_turn_claimed_at=fresh_claim - timedelta(hours=1)
+    )
+    assert services.conversation_after_turn_recover() == 1
+    assert _exchange_memories(message_id) == 1

@@ -1,0 +1,435 @@
+"""The turn pipeline in named steps, each a function of one ``Turn``.
+
+``conversations.services.conversation_send_message`` runs ``TURN_STEPS`` in order while it
+holds the conversation's turn lock:
+
+1. ``prepare_turn``: the persona's state, the relationship with the sender, and the user's
+   message stored at once with status ``pending`` (owned by this process, with a lease), so a
+   server killed mid-turn never loses what it accepted;
+2. ``retrieve``: embed the message, find the memories;
+3. ``build_prompt``: the chat messages within the token budget, and the offline hints;
+4. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
+   timeouts, keeping the lock and the lease fresh on long streams;
+5. ``store_turn``: in one short transaction, the reply and the user message's final status.
+
+``turn_result`` builds the result (the one place it is built). To extend a turn, add a field
+to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a step to
+``TURN_STEPS`` or a key in ``Turn.extra`` (merged into the result).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations import prompts, selectors
+from conversations.models import Conversation, Message
+from llm import LLMStream, Provider, get_provider
+from llm.stop import StopAtSequences
+from lore.turn import check_greeting_index, prepare_lore
+from personamcp.exceptions import DomainError, ValidationFailed
+from personamcp.locks import HeldLock, process_owner
+from personas.models import TRAITS, Persona, PersonaState, Relationship
+from personas.relationships import relationship_get_for_participant
+
+ChunkCallback = Callable[[dict], None]
+LOCK_REFRESH_SECONDS = 10.0
+DIED_REASON = "the server stopped before the reply was complete"
+
+
+def conf(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def turn_ttl() -> int:
+    """Seconds a turn's lock and lease last without being refreshed (longer than one LLM read)."""
+    return int(max(120, 3 * settings.LLM_TIMEOUT))
+
+
+def validate_content(content: str | None) -> None:
+    """The one check of a message's text (turns and room lines): not empty, not too long."""
+    max_chars = settings.PERSONAMCP["MAX_MESSAGE_CHARS"]
+    if not content or not content.strip():
+        raise ValidationFailed([{"field": "content", "message": "must not be empty"}])
+    if len(content) > max_chars:
+        raise ValidationFailed(
+            [{"field": "content", "message": f"longer than {max_chars} characters"}]
+        )
+
+
+@dataclass
+class TurnRequest:
+    """What the caller asked for: the keywords of ``conversation_send_message``."""
+
+    persona: Persona
+    content: str
+    sender: str
+    sender_name: str | None = None
+    conversation_id: str | None = None
+    context: dict | None = None
+    platform: str = "rpc"
+    stream: bool = False
+    on_chunk: ChunkCallback | None = None
+    cancel_event: threading.Event | None = None
+    max_tokens: int | None = None  # default: LLM_MAX_TOKENS (0: the backend's own)
+    temperature: float | None = None
+    stop: list[str] | None = None  # the reply ends before the first of these (not stored)
+    greeting_index: int | None = None  # first turn only: which card greeting opens it (lore/)
+
+    def __post_init__(self) -> None:
+        validate_content(self.content)
+        self.sender = str(self.sender)[:255]
+        self.sender_name = (self.sender_name or "").strip()[:255]
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event is not None and self.cancel_event.is_set()
+
+
+@dataclass
+class Turn:
+    """The state of one turn, filled step by step."""
+
+    request: TurnRequest
+    conversation: Conversation
+    started: float = field(default_factory=time.perf_counter)
+    lock: HeldLock | None = None
+    timing: dict[str, float | None] = field(
+        default_factory=lambda: {"embedding_ms": 0.0, "retrieval_ms": 0.0, "persistence_ms": 0.0}
+    )
+    user_message: Message | None = None
+    state: PersonaState | None = None
+    relationship: Relationship | None = None
+    scored: list[Any] = field(default_factory=list)  # memory.selectors.ScoredMemory
+    memories: list[prompts.PromptMemory] = field(default_factory=list)
+    history: list[tuple[str, str, str]] = field(default_factory=list)
+    lore: Any = None  # lore.turn.TurnLore: card fields, lorebooks, macros, the greeting
+    prompt: prompts.Prompt | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+    provider: Provider | None = None
+    reply: str = ""
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0}
+    )
+    status: str = Message.Status.COMPLETE
+    failure: DomainError | None = None
+    reply_message: Message | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # more result keys, from added steps
+    _last_refresh: float = field(default_factory=time.monotonic)
+
+    @property
+    def persona(self) -> Persona:
+        return self.request.persona
+
+    @property
+    def display_name(self) -> str:
+        r = self.request
+        return r.sender_name or self.conversation.participant_name or r.sender
+
+    def keep_alive(self, *, every: float = LOCK_REFRESH_SECONDS) -> None:
+        """Extend the turn lock and the pending message's lease (at most every ``every`` s)."""
+        if time.monotonic() - self._last_refresh < every:
+            return
+        self._last_refresh = time.monotonic()
+        if self.lock is not None:
+            self.lock.extend()
+        if self.user_message is not None:
+            Message.objects.filter(pk=self.user_message.pk, status=Message.Status.PENDING).update(
+                lease_until=timezone.now() + timedelta(seconds=turn_ttl())
+            )
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def prepare_turn(turn: Turn) -> None:
+    """Load the persona's state and relationship; store the user's message as ``pending``."""
+    r = turn.request
+    check_greeting_index(
+        persona=r.persona, conversation=turn.conversation, greeting_index=r.greeting_index
+    )
+    turn.state = PersonaState.objects.filter(persona=r.persona).first() or PersonaState(
+        persona=r.persona
+    )
+    turn.relationship = relationship_get_for_participant(persona=r.persona, participant=r.sender)
+    start = time.perf_counter()
+    conversation = turn.conversation
+    with transaction.atomic():
+        turn.user_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            speaker=turn.display_name[:255],
+            content=r.content,
+            status=Message.Status.PENDING,
+            owner=process_owner(),
+            lease_until=timezone.now() + timedelta(seconds=turn_ttl()),
+        )
+        updates: dict[str, Any] = {
+            "last_message_at": timezone.now(),
+            "message_count": F("message_count") + 1,
+        }
+        name = turn.display_name
+        if (
+            name
+            and name != conversation.participant_name
+            and name != r.sender
+            and r.sender == conversation.participant  # a room's conversation keeps its name
+        ):
+            updates["participant_name"] = name[:255]
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    turn.timing["persistence_ms"] += ms_since(start)
+
+
+def retrieve(turn: Turn) -> None:
+    """Embed the message and search the persona's memories."""
+    limit = int(conf("CONVERSATION_MEMORY_LIMIT", 6))
+    if limit <= 0:
+        return
+    from memory.embeddings import embed_one
+    from memory.selectors import memory_search
+
+    start = time.perf_counter()
+    embedding = embed_one(turn.request.content)
+    turn.timing["embedding_ms"] = ms_since(start)
+    start = time.perf_counter()
+    turn.scored = list(
+        memory_search(
+            persona=turn.persona,
+            query_embedding=embedding,
+            limit=limit,
+            include_shared=True,
+            touch=True,
+        )
+    )
+    turn.timing["retrieval_ms"] = ms_since(start)
+    turn.memories = [
+        prompts.PromptMemory(id=str(s.memory.id), content=s.memory.content, score=float(s.score))
+        for s in turn.scored
+    ]
+
+
+def persona_card(persona: Persona) -> dict:
+    return {
+        "name": persona.name,
+        "description": persona.description,
+        "personality": {t: getattr(persona, t) for t in TRAITS},
+        "speaking_style": persona.speaking_style,
+        "background": persona.background,
+        "goals": list(persona.goals or []),
+        "interests": list(persona.interests or []),
+        "greeting": persona.greeting,
+        "system_prompt": persona.system_prompt,
+    }
+
+
+def state_dict(state: PersonaState) -> dict:
+    return {
+        "mood": state.mood,
+        "emotion": state.emotion,
+        "energy": state.energy,
+        "social_battery": state.social_battery,
+        "stress": state.stress,
+    }
+
+
+def relationship_dict(relationship: Relationship) -> dict:
+    return {
+        "stage": relationship.stage,
+        "affinity": relationship.affinity,
+        "trust": relationship.trust,
+        "respect": relationship.respect,
+        "familiarity": relationship.familiarity,
+        "interactions": relationship.interactions,
+    }
+
+
+def build_prompt(turn: Turn) -> None:
+    """The chat messages within the token budget, and the hints of the offline responder."""
+    r = turn.request
+    start = time.perf_counter()
+    turn.history = selectors.prompt_history(
+        conversation=turn.conversation,
+        limit=int(conf("CONVERSATION_HISTORY_LIMIT", 40)),
+        before_id=turn.user_message.pk if turn.user_message else None,
+    )
+    turn.lore = prepare_lore(  # card fields, lorebooks and macros (lore/)
+        persona=turn.persona,
+        persona_dict=persona_card(turn.persona),
+        conversation=turn.conversation,
+        history=turn.history,
+        message=r.content,
+        user=turn.display_name,
+    )
+    turn.timing["lore_ms"] = turn.lore.lore_ms
+    turn.prompt = prompts.build_prompt(
+        prompts.PromptInput(
+            persona=turn.lore.persona,
+            message=r.content,
+            sender_name=turn.display_name,
+            state=state_dict(turn.state),
+            relationship=relationship_dict(turn.relationship),
+            memories=turn.memories,
+            context=r.context,
+            history=turn.lore.history(
+                [prompts.PromptTurn(*row) for row in turn.history], prompts.PromptTurn
+            ),
+            budget_tokens=int(conf("CONVERSATION_PROMPT_BUDGET", 3000)),
+            card=turn.lore.pieces,
+        )
+    )
+    used = set(turn.prompt.memory_ids)
+    turn.hints = {
+        "persona_name": turn.persona.name,
+        "greeting": turn.lore.greeting or turn.lore.persona.get("greeting", turn.persona.greeting),
+        "speaking_style": turn.persona.speaking_style,
+        "mood": turn.state.mood,
+        "emotion": turn.state.emotion,
+        "memories": [m.content for m in turn.memories if m.id in used],
+        "message": r.content,
+        "sender_name": r.sender_name or turn.conversation.participant_name,
+        "first_turn": not turn.history,
+    }
+    turn.timing["prompt_ms"] = ms_since(start)
+
+
+def generate(turn: Turn) -> None:
+    """Call the LLM; a backend failure or a cancel is recorded on the turn, not raised."""
+    r = turn.request
+    turn.provider = get_provider()
+    start = time.perf_counter()
+    turn.timing["first_chunk_ms"] = None
+    llm_stream: LLMStream | StopAtSequences | None = None
+    try:
+        llm_stream = turn.provider.stream(
+            turn.prompt.messages,
+            cancel_event=r.cancel_event,
+            max_tokens=r.max_tokens or int(conf("LLM_MAX_TOKENS", 0)) or None,
+            temperature=r.temperature,
+            hints=turn.hints,
+        )
+        if r.stop:
+            llm_stream = StopAtSequences(llm_stream, r.stop)
+        for index, delta in enumerate(llm_stream):
+            if turn.timing["first_chunk_ms"] is None:
+                turn.timing["first_chunk_ms"] = ms_since(turn.started)
+            if r.stream and r.on_chunk is not None:
+                r.on_chunk(
+                    {"conversation_id": str(turn.conversation.id), "index": index, "delta": delta}
+                )
+            turn.keep_alive()
+        turn.reply = llm_stream.text
+        turn.usage = dict(llm_stream.usage)
+        if llm_stream.cancelled or r.cancelled:
+            turn.status = Message.Status.CANCELLED
+    except DomainError as exc:
+        turn.reply = llm_stream.text if llm_stream is not None else ""
+        if r.cancelled:
+            turn.status = Message.Status.CANCELLED
+        else:
+            turn.status, turn.failure = Message.Status.FAILED, exc
+    finally:
+        if llm_stream is not None:
+            llm_stream.close()
+    turn.timing["llm_ms"] = ms_since(start)
+
+
+def _memories_used(turn: Turn) -> list[dict]:
+    used = set(turn.prompt.memory_ids)
+    return [
+        {"id": m.id, "score": round(m.score, 4), "scores": _scores(s), "content": m.content}
+        for m, s in zip(turn.memories, turn.scored, strict=True)
+        if m.id in used
+    ]
+
+
+def _scores(scored: Any) -> dict:
+    scores = getattr(scored, "scores", None) or {}
+    return {k: round(float(v), 4) for k, v in scores.items()}
+
+
+def store_turn(turn: Turn) -> None:
+    """Store the reply and settle the user's message, in one short transaction."""
+    start = time.perf_counter()
+    provider = turn.provider
+    user_status = (
+        Message.Status.FAILED if turn.status == Message.Status.FAILED else Message.Status.COMPLETE
+    )
+    error = turn.failure.message if turn.failure else ""
+    with transaction.atomic():
+        Message.objects.filter(pk=turn.user_message.pk).update(
+            status=user_status, owner="", lease_until=None, error=error
+        )
+        turn.reply_message = Message.objects.create(
+            conversation=turn.conversation,
+            role=Message.Role.ASSISTANT,
+            speaker=turn.persona.name,
+            content=turn.reply,
+            status=turn.status,
+            prompt={
+                **turn.prompt.as_json(),
+                "provider": provider.name,
+                "model": provider.model,
+                "sender": turn.request.sender,  # who said it (rooms: many speakers)
+            },
+            memories_used=_memories_used(turn),
+            timings=dict(turn.timing),
+            prompt_tokens=int(turn.usage.get("prompt_tokens") or 0),
+            completion_tokens=int(turn.usage.get("completion_tokens") or 0),
+            emotion=turn.state.emotion,
+            provider=f"{provider.name}:{provider.model}"[:64],
+            error=error,
+        )
+        Conversation.objects.filter(pk=turn.conversation.pk).update(
+            last_message_at=timezone.now(), message_count=F("message_count") + 1
+        )
+    turn.timing["persistence_ms"] += ms_since(start)
+
+
+TURN_STEPS: tuple[Callable[[Turn], None], ...] = (
+    prepare_turn,
+    retrieve,
+    build_prompt,
+    generate,
+    store_turn,
+)
+
+
+def fail_pending(turn: Turn, reason: str) -> None:
+    """A step raised after the user's message was stored: settle it as ``failed``."""
+    if turn.user_message is not None and turn.reply_message is None:
+        Message.objects.filter(pk=turn.user_message.pk, status=Message.Status.PENDING).update(
+            status=Message.Status.FAILED, owner="", lease_until=None, error=reason[:500]
+        )
+
+
+def turn_result(turn: Turn) -> dict:
+    """The result of ``conversation_send_message`` (``SendMessageOut``), built in one place."""
+    message = turn.reply_message
+    return {
+        "response": turn.reply,
+        "conversation_id": str(turn.conversation.id),
+        "message_id": message.id,
+        "persona_id": str(turn.persona.id),
+        "emotion": turn.state.emotion,
+        "memories_used": [{"id": m["id"], "score": m["score"]} for m in message.memories_used],
+        "lore_used": turn.prompt.lore_used,
+        "usage": {
+            "prompt_tokens": int(turn.usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(turn.usage.get("completion_tokens") or 0),
+        },
+        "timing": dict(turn.timing),
+        **turn.extra,
+    }
