@@ -198,5 +198,7 @@ def test_manage_py_chat_streams_replies(transactional_db, demo, tmp_path):
     assert len(lines) >= 3  # greeting + two streamed replies
     assert "stew" in out.lower()
     conversation = demo["alice"].conversations.get()
-    assert conversation.participant == "cli:Mara" and conversation.message_count == 4
+    # the greeting (stored once as the first message) and two turns of two messages
+    assert conversation.participant == "cli:Mara" and conversation.message_count == 5
+    assert conversation.messages.count() == 5
     assert os.path.exists(ROOT / "manage.py")
