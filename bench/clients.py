@@ -9,7 +9,8 @@ is missing (``make -C clients/<x> build``), then, one request at a time on one c
   without permessage-deflate like the clients (and once more with websockets' default deflate,
   for comparison: compressing small frames costs the server and the client more than it saves);
 - python: ``personamcp_client.Client.persona_get`` (in this process);
-- js: ``clients/js/bench/roundtrip.mjs`` (Node, through the ``ws`` package on Node 20);
+- js: ``clients/js/bench/roundtrip.mjs`` (Node, through the ``ws`` package on Node 20), and
+  node-ws: ``clients/js/bench/rawws.mjs``, the bare ``ws`` package without the library;
 - unity: ``clients/unity/bin/Bench.exe`` (the C# core on Mono);
 - unreal: ``clients/unreal/build/bench`` (the C++ core, Boost.Beast transport).
 
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--clients", default="python,js,unity,unreal")
     args = parser.parse_args()
     wanted = [c for c in args.clients.split(",") if c]
+    if "js" in wanted:
+        wanted.insert(wanted.index("js") + 1, "node-ws")
     for name in ("js", "unity", "unreal"):
         if name in wanted:
             subprocess.run(["make", "-s", "-C", str(ROOT / "clients" / name), "build"], check=True)
@@ -125,6 +128,8 @@ def main() -> None:
     per_round, warmup = max(1, args.n // args.rounds), str(args.warmup)
     commands = {
         "js": (["node", "bench/roundtrip.mjs", url, key], ROOT / "clients" / "js"),
+        # the bare `ws` package, no client library: what Node itself costs
+        "node-ws": (["node", "bench/rawws.mjs", url, key], ROOT / "clients" / "js"),
         "unity": (["mono", "Bench.exe", url, key], ROOT / "clients" / "unity" / "bin"),
         "unreal": (["./build/bench", url, key], ROOT / "clients" / "unreal"),
     }
