@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve setup test lint bench worker beat clean
+.PHONY: run serve setup test lint bench worker beat clean prod-check screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ serve: setup
 ## Second command: lint, migrations check, the whole suite in the embedded and the scaled mode.
 test:
 	bash scripts/test.sh
+
+## The docker-compose topology without containers (PostgreSQL+pgvector, Redis, two daphne
+## behind nginx, Celery worker and beat, a Matrix homeserver) and a smoke test through nginx.
+prod-check: $(VENV)/.installed
+	$(PY) scripts/prod_check.py
+
+## Pictures of the admin dashboard for the README (docs/img/).
+screenshots: $(VENV)/.installed
+	$(PY) scripts/screenshots.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -14,7 +14,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 14, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 52, 14, 18, 30
 
 
 def _svg(parts: list[str]) -> SafeString:
@@ -45,7 +45,9 @@ def _fmt_tick(value: float) -> str:
     return f"{value:g}"
 
 
-def _frame(chart_id: str, title: str, max_value: float, unit: str, labels: Sequence[str]) -> list:
+def _frame(
+    chart_id: str, title: str, max_value: float, unit: str, labels: Sequence[str], low: float = 0.0
+) -> list:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     out = [
         f'<svg class="pm-chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -53,12 +55,12 @@ def _frame(chart_id: str, title: str, max_value: float, unit: str, labels: Seque
         f"<title>{escape(title)}</title>",
     ]
     for i in range(5):
-        value = max_value * i / 4
+        value = low + (max_value - low) * i / 4
         y = TOP + plot_h - plot_h * i / 4
         out.append(
             f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{_fmt_tick(value)}</text>"
+            f"{_fmt_tick(round(value, 6))}</text>"
         )
     out.append(f'<text class="unit" x="6" y="{TOP + 4}" text-anchor="start">{escape(unit)}</text>')
     n = len(labels)
@@ -103,12 +105,13 @@ def line_chart(
     series: Sequence[tuple[str, str, Sequence[float | None]]],
     unit: str,
     max_value: float | None = None,
+    min_value: float = 0.0,
 ) -> SafeString:
     """Lines (``(name, css class, values)``) over the labels; gaps where a value is None."""
     values = [v for _, _, vs in series for v in vs if v is not None]
     top = max_value if max_value is not None else _nice_max(max(values, default=0))
-    low = min(0.0, min(values, default=0.0))
-    out = _frame(chart_id, title, top, unit, labels)
+    low = min(min_value, min(values, default=min_value))
+    out = _frame(chart_id, title, top, unit, labels, low)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(1, len(labels))
 
@@ -224,18 +227,24 @@ def graph(
         ring = personas + others
         rings = [(ring, size * 0.36)]
     else:
-        rings = [(personas, size * (0.2 if others else 0.32)), (others, size * 0.4)]
-    for members, radius in rings:
+        rings = [(personas, size * (0.25 if others else 0.34)), (others, size * 0.43)]
+    for ring_no, (members, radius) in enumerate(rings):
+        # the outer ring turned by half a step, so that its nodes sit between the inner ones
+        offset = math.pi / max(1, len(members)) if ring_no else 0.0
         for i, node in enumerate(members):
-            angle = -math.pi / 2 + 2 * math.pi * i / max(1, len(members))
+            angle = -math.pi / 2 + offset + 2 * math.pi * i / max(1, len(members))
             pos[node["id"]] = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
     pairs = {(e["source"], e["target"]) for e in edges}
+    kinds = {n["id"]: n["kind"] for n in nodes}
+    # Many edges: only those between personas keep a visible label (all have a tooltip).
+    label_all = len(edges) <= 12
     out = [
         f'<svg class="pm-graph" id="{escape(chart_id)}" viewBox="0 0 {size} {size}" '
         f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path class="arrowhead" d="M0,0 L10,5 L0,10 z"/>'
+        f'<defs><marker id="{escape(chart_id)}-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" '
+        'orient="auto-start-reverse"><path class="arrowhead" d="M0,0 L10,5 L0,10 z"/>'
         "</marker></defs>",
     ]
     node_r = 22
@@ -252,21 +261,30 @@ def graph(
             x2 - ux * (node_r + 3),
             y2 - uy * (node_r + 3),
         )
-        bend = 28 if (e["target"], e["source"]) in pairs else 0  # two-way: curve both apart
+        bend = 46 if (e["target"], e["source"]) in pairs else 0  # two-way: curve both apart
         mx, my = (sx + tx) / 2 - uy * bend, (sy + ty) / 2 + ux * bend
         width = 1.2 + 3.5 * abs(e["affinity"])
         tone = "pos" if e["affinity"] > 0.05 else "neg" if e["affinity"] < -0.05 else "neutral"
         label = f"{e['stage'].replace('_', ' ')} {e['affinity']:+.2f}"
-        lx, ly = (sx + 2 * mx + tx) / 4, (sy + 2 * my + ty) / 4
+        # the label a third of the way from the persona who holds the view (two-way pairs
+        # then keep their labels apart)
+        t = 0.35
+        lx = (1 - t) ** 2 * sx + 2 * (1 - t) * t * mx + t**2 * tx
+        ly = (1 - t) ** 2 * sy + 2 * (1 - t) * t * my + t**2 * ty
+        shown = label_all or kinds.get(e["target"]) == "persona"
+        text = (
+            f'<text class="edge-label" x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle">'
+            f"{escape(label)}</text>"
+            if shown
+            else ""
+        )
         out.append(
             f'<g class="edge {tone} {STAGE_CLASS.get(e["stage"], "")}" '
             f'data-source="{escape(e["source"])}" data-target="{escape(e["target"])}" '
             f'data-stage="{escape(e["stage"])}" data-affinity="{num(e["affinity"])}">'
             f'<path d="M{sx:.1f},{sy:.1f} Q{mx:.1f},{my:.1f} {tx:.1f},{ty:.1f}" '
-            f'stroke-width="{width:.1f}" marker-end="url(#arrow)"/>'
-            f'<text class="edge-label" x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle">'
-            f"{escape(label)}</text>"
-            f"<title>{escape(label)} · trust {e['trust']:+.2f} · "
+            f'stroke-width="{width:.1f}" marker-end="url(#{escape(chart_id)}-arrow)"/>'
+            f"{text}<title>{escape(label)} · trust {e['trust']:+.2f} · "
             f"{e['interactions']} interactions</title></g>"
         )
     for node in nodes:

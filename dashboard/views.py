@@ -95,7 +95,7 @@ def _latency_chart(kind: str, title: str, labels: list[str], buckets: list[dict]
         chart_id=f"chart-{kind}-latency",
         title=title,
         labels=labels,
-        series=[(p, f"s-{p}", [x[f"{kind}_{p}"] for x in buckets]) for p in ("p50", "p95")],
+        series=[(p, f"s-{p}", [x[f"{kind}_{p}"] for x in buckets]) for p in ("p95", "p50")],
         unit="ms",
     )
 
@@ -185,6 +185,7 @@ def persona_page(site, request, slug: str):
             ],
             unit="",
             max_value=1.0,
+            min_value=-1.0,
         ),
         graph=charts.graph(
             chart_id="graph-persona",

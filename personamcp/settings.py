@@ -291,6 +291,9 @@ ROOM_MAX_STEP_TURNS = env_int("ROOM_MAX_STEP_TURNS", 20, minimum=1)
 
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
+# plain: one readable line per record; json: one JSON object per line (correlation and trace ids)
+LOG_FORMAT = env_choice("LOG_FORMAT", ("plain", "json"), "plain")
+LOG_FILE = env_str("LOG_FILE")  # also write records to this file (reopened after rotation)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -299,15 +302,28 @@ LOGGING = {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s",
         },
+        "json": {"()": "personamcp.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["correlation"],
         },
+        **(
+            {
+                "file": {
+                    "class": "logging.handlers.WatchedFileHandler",
+                    "filename": LOG_FILE,
+                    "formatter": LOG_FORMAT,
+                    "filters": ["correlation"],
+                }
+            }
+            if LOG_FILE
+            else {}
+        ),
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},

@@ -26,6 +26,15 @@ if ! command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2
   fi
 fi
 
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q >/dev/null && { apt-get install -y -q nginx-light >/dev/null || apt-get install -y -q nginx >/dev/null; }
+  else
+    echo "nginx is missing (for make prod-check): sudo apt-get install nginx" >&2
+    exit 1
+  fi
+fi
+
 step "Lint and migrations check"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
@@ -41,3 +50,6 @@ step "Scaled mode: PostgreSQL + pgvector, Redis (channels, cache, Celery)"
 eval "$(.venv/bin/python scripts/services.py up)"
 export DATABASE_URL REDIS_URL
 .venv/bin/pytest "$@"
+
+step "Production topology without containers: nginx, two daphne, Celery worker and beat"
+.venv/bin/python scripts/prod_check.py
