@@ -58,6 +58,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/turn_overhead.py
 	$(PY) bench/matrix_latency.py
 	$(PY) bench/clients.py
+	$(PY) bench/openai_overhead.py
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A personamcp worker --loglevel=info

@@ -79,6 +79,8 @@ class BotDetailView(AdminWrites, APIView):
         """Change some fields of a bot (credentials are write-only)."""
         bot = _bot(request, bot_id)
         changes = parse(request, BotPatch).model_dump(exclude_unset=True)
+        # An explicit null leaves a field as it is (none of them may be empty in the database).
+        changes = {k: v for k, v in changes.items() if v is not None or k == "persona"}
         if changes.get("persona"):
             persona = persona_get(persona_id=changes["persona"])
             require_persona(request.principal, str(persona.id))

@@ -184,7 +184,19 @@ def _participant(principal: Principal, user: str | None) -> str:
     return principal.name if principal.key_id is None else f"apikey:{principal.name}"
 
 
-def _turn_args(raw_key: str | None, req: ChatCompletionRequest, conversation_id: str | None):
+def _forwarded_user(request) -> tuple[str | None, str | None]:
+    """The end user a front end names in headers (Open WebUI's forwarded user info)."""
+    user_id = (request.headers.get("X-OpenWebUI-User-Id") or "").strip()[:200]
+    name = (request.headers.get("X-OpenWebUI-User-Name") or "").strip()[:255]
+    return (f"openwebui:{user_id}" if user_id else None), (name or None)
+
+
+def _turn_args(
+    raw_key: str | None,
+    req: ChatCompletionRequest,
+    conversation_id: str | None,
+    forwarded: tuple[str | None, str | None] = (None, None),
+):
     """Authenticate, resolve the persona and build the service's keyword arguments. Sync."""
     from personas.selectors import persona_get
 
@@ -208,8 +220,8 @@ def _turn_args(raw_key: str | None, req: ChatCompletionRequest, conversation_id:
     return persona, {
         "persona": persona,
         "content": content,
-        "sender": _participant(principal, req.user),
-        "sender_name": last.name,
+        "sender": _participant(principal, req.user or forwarded[0]),
+        "sender_name": last.name or forwarded[1],
         "conversation_id": conversation_id,
         "context": {"scene": scene} if scene else None,
         "platform": "openai",
@@ -282,8 +294,10 @@ async def chat_completions(request):
         return await _stream(request, req)
     from conversations.services import conversation_send_message
 
+    forwarded = _forwarded_user(request)
+
     def run() -> dict:
-        _, kwargs = _turn_args(_raw_key(request), req, _conversation_header(request))
+        _, kwargs = _turn_args(_raw_key(request), req, _conversation_header(request), forwarded)
         return conversation_send_message(**kwargs)
 
     try:
@@ -330,12 +344,13 @@ async def _stream(request, req: ChatCompletionRequest):
     queue: asyncio.Queue = asyncio.Queue()
     cancel = threading.Event()
     raw_key, conversation_id = _raw_key(request), _conversation_header(request)
+    forwarded = _forwarded_user(request)
 
     def on_chunk(chunk: dict) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, ("delta", chunk))
 
     def run() -> dict:
-        _, kwargs = _turn_args(raw_key, req, conversation_id)
+        _, kwargs = _turn_args(raw_key, req, conversation_id, forwarded)
         return conversation_send_message(
             **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel
         )

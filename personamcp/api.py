@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import typing
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from pydantic import BaseModel
 from rest_framework import exceptions as drf_exc
@@ -34,6 +35,10 @@ def exception_handler(exc, context):
         if status == 429:
             headers["Retry-After"] = str(int(exc.data.get("retry_after", 60)) + 1)
         return _error(status, code, exc.message, exc.data, headers)
+    if isinstance(exc, RequestDataTooBig):
+        return _error(413, errors.INVALID_REQUEST, "request body too large")
+    if isinstance(exc, SuspiciousOperation):  # too many form fields or files, bad multipart
+        return _error(400, errors.INVALID_REQUEST, f"invalid request: {exc}")
     if isinstance(exc, drf_exc.ParseError):
         return _error(400, errors.PARSE_ERROR, f"malformed request body: {exc.detail}")
     if isinstance(exc, (drf_exc.NotAuthenticated, drf_exc.AuthenticationFailed)):
@@ -157,6 +162,20 @@ BODY_ERROR_STATUSES = {
     413: "Request body too large.",
     415: "Unsupported request content type.",
 }
+# A streamed response (``Accept: text/event-stream``) is a sequence of events, each with a
+# name and one JSON value as data: chunk events, then the same object as the JSON answer.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One server-sent event: ``chunk`` ({delta, index, ...}) events, then "
+    "``done`` with the complete result, or ``error`` with the error body.",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "examples": ["chunk", "done", "error"]},
+        "data": {"type": "string", "description": "a JSON value"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
 POST_ERROR_STATUSES = {
     503: "LLM backend unavailable.",
     504: "LLM backend timeout.",
@@ -256,6 +275,17 @@ def postprocess_errors_and_security(result, generator, request, public):
             if verb == "post":
                 statuses.update(POST_ERROR_STATUSES)
             responses = operation["responses"]
+            for response in responses.values():
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream is not None:
+                    stream["schema"] = SSE_EVENT_SCHEMA
+            if verb == "delete" and "204" in responses and "content" not in responses["204"]:
+                # The DELETE views answer 200 with a JSON object ({"deleted": true, ...}).
+                del responses["204"]
+                responses["200"] = {
+                    "description": "Deleted (``deleted: true`` and the id), or the updated object.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             for status, description in sorted(statuses.items()):
                 responses.setdefault(str(status), {"description": description, "content": content})
             responses["429"].setdefault(

@@ -35,6 +35,16 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 
+step "Node.js and npm (MCP TypeScript SDK and OpenRPC meta-schema tests)"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null
+  else
+    echo "node and npm are missing: install the 'nodejs' and 'npm' packages" >&2
+    exit 1
+  fi
+fi
+
 step "Lint and migrations check"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

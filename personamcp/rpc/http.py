@@ -59,8 +59,9 @@ def _declared_length(request) -> int:
 
 
 def _owner(session: Session) -> str:
+    """Whose session it is: the API key (local-development mode's anonymous caller: nobody)."""
     principal = session.principal
-    return principal.rate_key if principal is not None else ""
+    return principal.rate_key if principal is not None and not principal.dev else ""
 
 
 def _cache_key(session_id: str) -> str:

@@ -74,6 +74,11 @@ async def test_missing_or_bad_key_is_401_except_public_methods(demo):
 async def test_dev_mode_needs_no_key(demo, dev_mode):
     response = await post(rpc("tools/list"))
     assert response.status_code == 200 and response.json()["result"]["tools"]
+    init = await post(rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}}))
+    session = {"Mcp-Session-Id": init["Mcp-Session-Id"]}
+    await post(rpc("persona.switch", {"persona_id": "rook"}), **session)
+    info = (await post(rpc("session.info"), **session)).json()["result"]
+    assert info["active_persona"]["slug"] == "rook"
 
 
 async def test_server_discover_and_modern_results(demo, akey):

@@ -75,7 +75,7 @@ def _check(seen: dict) -> None:
 
 async def test_python_sdk_2_stateless_2026_07_28(server, key):
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=120) as http,
         Client(streamable_http_client(f"{server.http}/mcp", http_client=http)) as client,
     ):
         seen = await _exercise(client)
@@ -85,7 +85,7 @@ async def test_python_sdk_2_stateless_2026_07_28(server, key):
 
 async def test_python_sdk_2_legacy_handshake(server, key):
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=120) as http,
         Client(
             streamable_http_client(f"{server.http}/mcp", http_client=http), mode="legacy"
         ) as client,

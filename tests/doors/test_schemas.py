@@ -175,3 +175,21 @@ def test_openrpc_document_is_valid_and_resolvable(demo, api_as):
     served = Client().get("/openrpc.json")
     assert served.status_code == 200 and served["Content-Type"] == "application/json"
     assert served.json() == json.loads(json.dumps(doc))
+
+
+def test_bot_patch_with_explicit_nulls_keeps_the_fields(demo, api_as):
+    """Found by the schemathesis run: nulls for the patchable fields were a 500."""
+    api = api_as("admin")
+    bot = api.post(
+        "/api/bots/",
+        {"persona": "rook", "homeserver": "http://127.0.0.1:9", "user_id": "@n:localhost",
+         "access_token": "secret"},
+        format="json",
+    ).json()  # fmt: skip
+    nulls = {"answer_bots": None, "autostart": None, "device_id": None, "enabled": None}
+    response = api.patch(f"/api/bots/{bot['id']}/", nulls, format="json")
+    assert response.status_code == 200
+    assert (response.json()["enabled"], response.json()["autostart"]) == (
+        bot["enabled"],
+        bot["autostart"],
+    )
