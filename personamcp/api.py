@@ -6,6 +6,7 @@ import logging
 import typing
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from pydantic import BaseModel
 from rest_framework import exceptions as drf_exc
@@ -35,6 +36,12 @@ def exception_handler(exc, context):
         if status == 429:
             headers["Retry-After"] = str(int(exc.data.get("retry_after", 60)) + 1)
         return _error(status, code, exc.message, exc.data, headers)
+    if isinstance(exc, DataError):  # e.g. a NUL character in text or JSON (PostgreSQL)
+        return _error(
+            400,
+            errors.INVALID_PARAMS,
+            "invalid params: a value cannot be stored (NUL character, or out of range)",
+        )
     if isinstance(exc, RequestDataTooBig):
         return _error(413, errors.INVALID_REQUEST, "request body too large")
     if isinstance(exc, SuspiciousOperation):  # too many form fields or files, bad multipart

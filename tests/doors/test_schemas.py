@@ -193,3 +193,15 @@ def test_bot_patch_with_explicit_nulls_keeps_the_fields(demo, api_as):
         bot["enabled"],
         bot["autostart"],
     )
+
+
+def test_values_the_database_cannot_store_are_a_400(demo, api_as):
+    """Found by the schemathesis run on PostgreSQL: a NUL character in JSON was a 500."""
+    api = api_as("write")
+    lorebook = api.post("/api/lorebooks/", {"name": "nul", "entries": []}, format="json").json()
+    response = api.patch(
+        f"/api/lorebooks/{lorebook['id']}/", {"extensions": {"k\u0000": "v\u0000"}}, format="json"
+    )
+    assert response.status_code in (200, 400)  # SQLite stores it; PostgreSQL's jsonb cannot
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == -32602
