@@ -47,6 +47,7 @@ class TimingOut(Out):
     persistence_ms: float = 0.0
     lore_ms: float = 0.0
     first_chunk_ms: float | None = None
+    lore_ms: float = 0.0  # lorebook scanning and macros (part of prompt_ms)
 
 
 class LoreUsedOut(Out):

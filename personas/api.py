@@ -176,7 +176,7 @@ class PersonaImportView(APIView):
             if upload.size > CARD_FILE_BYTES:
                 raise ValidationFailed([{"field": "file", "message": "larger than 8 MiB"}])
             kind, value = cards.sniff(upload.read(), field="file")
-            persona = services.persona_import(**{"png" if kind == "png" else kind: value})
+            persona = services.persona_import(**{kind: value})
             return Response(detail(persona), status=201)
         params = parse(request, PersonaImport)
         persona = services.persona_import(

@@ -279,3 +279,35 @@ def test_bad_option_types_name_the_field():
     with pytest.raises(LoreError) as info:
         compile_entries([_entry(1, ["a"], extensions={"selectiveLogic": 9})])
     assert info.value.field == "entries.0.extensions.selectiveLogic"
+
+
+def test_the_key_index_finds_exactly_what_testing_every_key_finds():
+    """The fast path (candidates by anchors) against a test of every key of every entry."""
+    from lore.engine import _Buffer, _matched
+
+    rng = random.Random(11)
+    words = ["Rose", "rose", "cat", "category", "Dr.", "old tower", "wolf", "wolves", "ab", "x"]
+    regexes = ["/wol(f|ves)/i", "/^Ro/", "/c.t/", "/(a|b)+/", "/[A-Z]ose/"]
+    for case in range(200):
+        entries = []
+        for i in range(12):
+            keys = rng.sample(words, 2)
+            if rng.random() < 0.3:
+                keys = [rng.choice(regexes)]
+            entries.append(
+                _entry(
+                    i,
+                    keys,
+                    case_sensitive=rng.random() < 0.3,
+                    extensions={"match_whole_words": rng.random() < 0.4},
+                )
+            )
+        compiled = compile_entries(entries)
+        text = " ".join(
+            rng.choice([*words, "the", "a", "Category", "ROSE", "tower"]) for _ in range(6)
+        )
+        expected = [
+            e.id for e in compiled if _matched(e.keys, _Buffer(f"Ann: {text}"), e.case_sensitive)
+        ]
+        selection = select_entries(compiled, [ScanMessage("Ann", text)], ScanSettings())
+        assert sorted(a.entry.id for a in selection.activated) == expected, (case, text)
