@@ -88,7 +88,7 @@ def delete(principal, lorebook_id: str) -> dict:
 
 
 def attach(principal, params, *, detach: bool = False) -> dict:
-    lorebook = selectors.lorebook_get(lorebook_id=params.lorebook_id)
+    lorebook = get(principal, params.lorebook_id)  # the key must cover the book too
     if params.persona_id is None and params.room_id is None:
         raise ValidationFailed([{"field": "persona_id", "message": "give persona_id or room_id"}])
     persona = _persona(principal, params.persona_id)

@@ -20,6 +20,7 @@ from django.db.models import Count, F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from audit.signals import record_created as audit_created
 from memory.importance import importance_heuristic, llm_configured
 from memory.models import Memory, MemoryIndexState
 from personamcp import events, jobs
@@ -288,6 +289,7 @@ def memory_store_many(*, persona: Persona, items: list[dict], publish: bool = Tr
             memories = objects
         else:
             memories = Memory.objects.bulk_create(objects, batch_size=500)
+            audit_created(memories)  # bulk_create sends no post_save: audit them here
         accumulated = sum(m.importance for m in memories if m.kind != Memory.Kind.REFLECTION)
         state = _bump(persona.id, layout=False, importance=accumulated)
         for i, older in to_supersede:

@@ -11,6 +11,7 @@ class PersonaMCPConfig(AppConfig):
     verbose_name = "Persona-MCP"
 
     def ready(self) -> None:
+        from personamcp import security  # noqa: F401  (registers the deploy checks)
         from personamcp.rpc import registry
 
         registry.autodiscover()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, permissions
 from rest_framework.exceptions import AuthenticationFailed
 
+from personamcp import actor as audit_context
 from personamcp.exceptions import Forbidden, RateLimited, Unauthenticated
 from personamcp.models import SCOPES, ApiKey, hash_key
 
@@ -136,6 +139,63 @@ def rate_limit(principal: Principal, *, per_minute: int | None = None) -> None:
         raise RateLimited(retry_after, f"rate limit of {limit} requests per minute exceeded")
 
 
+class TooManyTurns(RateLimited):
+    """-32029 with ``data.reason = "concurrent_turns"``: the key has too many turns running."""
+
+    def __init__(self, limit: int):
+        super().__init__(
+            1.0,
+            f"too many concurrent turns for this API key (limit {limit}); retry when one ends",
+        )
+        self.data.update({"reason": "concurrent_turns", "limit": limit})
+
+
+_local_turns: dict[str, int] = {}
+_local_turns_lock = threading.Lock()
+
+
+def _turn_ttl() -> int:
+    # A safety expiry for a slot whose process died mid-turn (Redis); a turn lasts at most
+    # about the LLM timeout.
+    return int(getattr(settings, "LLM_TIMEOUT", 60) * 2 + 60)
+
+
+@contextlib.contextmanager
+def turn_slot(principal: Principal | None):
+    """Hold one of the key's concurrent-turn slots while a turn runs (``TooManyTurns`` if
+    none is free). Counted in Redis across processes in the scaled mode, per process
+    otherwise. ``PERSONAMCP_MAX_TURNS_PER_KEY`` (default 8); 0 turns the limit off."""
+    limit = settings.PERSONAMCP.get("MAX_TURNS_PER_KEY", 0)
+    if principal is None or not limit:
+        yield
+        return
+    key = f"turns:{principal.rate_key}"
+    store = _counter_store()
+    if isinstance(store, RedisCache):
+        cache_key = store.make_and_validate_key(key)
+        client = store._cache.get_client(cache_key, write=True)
+        count = client.incr(cache_key)
+        client.expire(cache_key, _turn_ttl())
+
+        def release() -> None:
+            client.decr(cache_key)
+    else:
+        with _local_turns_lock:
+            count = _local_turns.get(key, 0) + 1
+            _local_turns[key] = count
+
+        def release() -> None:
+            with _local_turns_lock:
+                _local_turns[key] = max(0, _local_turns.get(key, 1) - 1)
+
+    try:
+        if count > limit:
+            raise TooManyTurns(limit)
+        yield
+    finally:
+        release()
+
+
 # --- DRF --------------------------------------------------------------------------------------
 
 
@@ -179,5 +239,25 @@ class ScopedApiKeyPermission(permissions.BasePermission):
         if scope is None:
             scope = "read" if request.method in permissions.SAFE_METHODS else "write"
         request.principal = require(request_principal(request), scope)
+        audit_context.set_principal(request.principal)
         rate_limit(request.principal)
         return True
+
+
+try:  # the OpenAPI document names the scheme (drf-spectacular is a dependency of the API docs)
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+        target_class = ApiKeyAuthentication
+        name = "ApiKey"
+
+        def get_security_definition(self, auto_schema):
+            return {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (pmcp_…) as `Authorization: Bearer <key>`; "
+                "`X-API-Key: <key>` also works. Scopes: read < write < admin.",
+            }
+
+except ImportError:  # pragma: no cover
+    pass

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "openai_compat",
     "lore",
     "dashboard",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditActorMiddleware",
+    "personamcp.security.ContentSecurityPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -103,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "personamcp.security.csp_context",
             ],
         },
     },
@@ -252,6 +256,13 @@ PERSONAMCP = {
     # Requests per minute per API key (or per client address when anonymous in dev mode).
     "WORKER_THREADS": env_int("PERSONAMCP_WORKER_THREADS", 64, minimum=4),
     "RATE_LIMIT_PER_MINUTE": env_int("PERSONAMCP_RATE_LIMIT", 6000, minimum=1),
+    # LLM turns running at once per API key (conversation.send_message, room.send/step);
+    # over it: -32029 with data.reason "concurrent_turns". 0: no limit.
+    "MAX_TURNS_PER_KEY": env_int("PERSONAMCP_MAX_TURNS_PER_KEY", 8, minimum=0),
+    # WebSockets without a key: at most this many open per client address (per process), and
+    # closed (4401) when not authenticated within AUTH_TIMEOUT seconds. Not in dev mode.
+    "MAX_UNAUTHENTICATED_PER_ADDRESS": env_int("PERSONAMCP_MAX_UNAUTH_PER_ADDRESS", 16, minimum=1),
+    "AUTH_TIMEOUT": env_float("PERSONAMCP_AUTH_TIMEOUT", 30.0, minimum=0.1),
 }
 
 # LLM backends
@@ -422,3 +433,40 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": BOTS["QUEUE"]},
     },
 }
+
+
+# --- security (docs/security.md) ------------------------------------------------------------
+# PERSONAMCP_PRODUCTION=1: the server is reached over HTTPS (directly or behind a TLS proxy);
+# `manage.py check --deploy` is then clean. Off by default: the embedded mode runs on plain
+# http://127.0.0.1 where secure-only cookies would make the admin unusable.
+PRODUCTION = env_bool("PERSONAMCP_PRODUCTION", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Extra origins the pages may connect to (e.g. wss://persona.example.org when /mcp is served
+# under another name); 'self' always is.
+CSP_CONNECT_SRC = env_list("PERSONAMCP_CSP_CONNECT_SRC", [])
+if env_bool("PERSONAMCP_TRUST_X_FORWARDED_PROTO", False):
+    # Only behind a proxy that sets (and overwrites) X-Forwarded-Proto itself: anyone else
+    # could claim https with it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("PERSONAMCP_PRODUCTION=1 cannot run with DEBUG=1")
+    SECURE_SSL_REDIRECT = env_bool("PERSONAMCP_SSL_REDIRECT", True)
+    # /healthz and /readyz answer plain HTTP probes from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env_int("PERSONAMCP_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PERSONAMCP_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("PERSONAMCP_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
+    if not SECURE_HSTS_PRELOAD:
+        # Submitting a domain to the browsers' preload list is its owner's decision (hard to
+        # undo); PERSONAMCP_HSTS_PRELOAD=1 opts in and the check applies again.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]

@@ -19,6 +19,11 @@ from personamcp.wsframes import OVERSIZED
 log = logging.getLogger("personamcp.rpc")
 _executors: set[int] = set()
 active_sessions = 0
+# Open WebSockets without a key, per client address (this process). See PERSONAMCP settings
+# MAX_UNAUTHENTICATED_PER_ADDRESS and AUTH_TIMEOUT; close codes in docs/security.md.
+unauthenticated: collections.Counter[str] = collections.Counter()
+CLOSE_AUTH_TIMEOUT = 4401
+CLOSE_TOO_MANY = 4429
 
 
 def _ensure_executor(loop: asyncio.AbstractEventLoop) -> None:
@@ -51,9 +56,44 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
         self.dispatcher = Dispatcher(self.session, send=self._send_message)
         self.tasks: set[asyncio.Task] = set()
         self.seen_events: collections.deque[str] = collections.deque(maxlen=64)
+        self.address = client[0] or "?"
+        self.counted = False
+        self.deadline: asyncio.TimerHandle | None = None
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol="mcp" if "mcp" in offered else None)
         active_sessions += 1
+        if self.session.principal is None and not settings.DEV_MODE:
+            await self._limit_unauthenticated(loop)
+
+    async def _limit_unauthenticated(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A socket without a key is counted per address and must authenticate in time."""
+        limits = settings.PERSONAMCP
+        if unauthenticated[self.address] >= limits["MAX_UNAUTHENTICATED_PER_ADDRESS"]:
+            log.warning("too many unauthenticated sockets from %s", self.address)
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        unauthenticated[self.address] += 1
+        self.counted = True
+        self.deadline = loop.call_later(
+            limits["AUTH_TIMEOUT"], lambda: loop.create_task(self._auth_deadline())
+        )
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            unauthenticated[self.address] -= 1
+            if unauthenticated[self.address] <= 0:
+                del unauthenticated[self.address]
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    async def _auth_deadline(self) -> None:
+        self.deadline = None
+        if self.session.principal is None:
+            log.info("closing unauthenticated socket from %s (auth timeout)", self.address)
+            self._uncount()
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
 
     async def dispatch(self, message) -> None:
         # Channels runs close_old_connections() before every message, through a hop to the one
@@ -84,6 +124,8 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
 
     async def _handle(self, text: str) -> None:
         response = await self.dispatcher.handle_text(text)
+        if self.counted and self.session.principal is not None:  # session.authenticate
+            self._uncount()
         if response is not None:
             await self._send_message(response)
 
@@ -93,6 +135,8 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code) -> None:
         global active_sessions
         active_sessions = max(0, active_sessions - 1)
+        if hasattr(self, "counted"):
+            self._uncount()
         for ctx in list(self.session.in_flight.values()):
             ctx.cancel_event.set()
         for task in list(self.tasks):

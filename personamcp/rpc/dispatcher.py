@@ -23,8 +23,9 @@ import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from personamcp import actor as audit_context
 from personamcp import errors, metrics
-from personamcp.auth import rate_limit, require
+from personamcp.auth import rate_limit, require, turn_slot
 from personamcp.exceptions import DomainError, Unauthenticated, ValidationFailed
 from personamcp.logging import correlation_id
 from personamcp.rpc.context import RpcContext, Session
@@ -33,6 +34,8 @@ from personamcp.schemas import validate
 
 log = logging.getLogger("personamcp.rpc")
 _MISSING = object()
+# Methods that run an LLM turn: limited per key (PERSONAMCP_MAX_TURNS_PER_KEY, -32029).
+TURN_METHODS = frozenset({"conversation.send_message", "room.send", "room.step"})
 Send = Callable[[dict], Awaitable[None]]
 
 
@@ -239,14 +242,25 @@ class Dispatcher:
                 session.principal = principal  # dev mode: the announced anonymous principal
         parsed = validate(method.params, params)
         principal = session.principal if rate_limited else None
+        # Changes this call makes are audited as made by this key through this door. Each
+        # request runs in its own task (its own context), so the binding ends with it.
+        door = "rpc" if session.transport == "ws" else "mcp-http"
+        audit_context.bind(door, principal=session.principal)
+        turn = method.name in TURN_METHODS
         if method.is_async:
             if principal is not None:
                 await rate_limit_async(principal)
+            if turn:
+                with turn_slot(session.principal):
+                    return await method.func(ctx, parsed)
             return await method.func(ctx, parsed)
 
         def run() -> Any:
             if principal is not None:
                 rate_limit(principal)
+            if turn:
+                with turn_slot(session.principal):
+                    return method.func(ctx, parsed)
             return method.func(ctx, parsed)
 
         return await database_sync_to_async(run, thread_sensitive=False)()
