@@ -242,22 +242,3 @@ class ScopedApiKeyPermission(permissions.BasePermission):
         audit_context.set_principal(request.principal)
         rate_limit(request.principal)
         return True
-
-
-try:  # the OpenAPI document names the scheme (drf-spectacular is a dependency of the API docs)
-    from drf_spectacular.extensions import OpenApiAuthenticationExtension
-
-    class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-        target_class = ApiKeyAuthentication
-        name = "ApiKey"
-
-        def get_security_definition(self, auto_schema):
-            return {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API key (pmcp_…) as `Authorization: Bearer <key>`; "
-                "`X-API-Key: <key>` also works. Scopes: read < write < admin.",
-            }
-
-except ImportError:  # pragma: no cover
-    pass

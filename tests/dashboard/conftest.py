@@ -105,7 +105,7 @@ def make_browser(tmp_path):
     made: list[Browser] = []
 
     def make() -> Browser:
-        made.append(Browser(tmp_path))
+        made.append(Browser(tmp_path, bypass_csp=True))
         return made[-1]
 
     yield make

@@ -100,6 +100,8 @@ def test_payloads_never_run_in_admin_or_chat(live_server_proc, stored_payloads, 
             "/admin/audit/auditentry/",
             *(f"/admin/audit/auditentry/{a}/change/" for a in audit_ids),
             "/admin/personas/tag/",
+            "/admin/dashboard/graph/",
+            f"/admin/dashboard/personas/{personas[1][1]}/",
         ]
         for path in pages:
             _visit(browser, srv.http + path)

@@ -57,7 +57,7 @@ def demo_cast(transactional_db):
 class Browser:
     """One headless Chromium with a fresh profile; records every request that leaves loopback."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, *, bypass_csp: bool = False):
         from playwright.sync_api import sync_playwright
 
         assert Path(CHROMIUM).exists(), (
@@ -70,6 +70,9 @@ class Browser:
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 800},
+            # Playwright polls string predicates with eval, which the pages' CSP forbids;
+            # tests that poll may bypass it (tests/security checks the CSP in a real page).
+            bypass_csp=bypass_csp,
         )
         self.context.set_default_timeout(15_000)
         self.external_requests: list[str] = []
