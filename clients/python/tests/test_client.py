@@ -233,3 +233,22 @@ def test_example_chat_streams_then_prints_the_result_as_json(server):
     deltas, last = out.rstrip("\n").rsplit("\n", 1)
     result = json.loads(last)
     assert deltas == result["response"]
+
+
+async def test_lorebook_wrappers_against_the_live_server(client):
+    book = await client.lorebook_create(
+        "Client Test Lore", [{"keys": ["mill"], "content": "The old mill burned down."}]
+    )
+    alice = await client.persona_get("alice")
+    attached = await client.lorebook_attach(book["id"], persona_id="alice")
+    assert alice["id"] in attached["persona_ids"]
+    listed = await client.lorebook_list(persona_id="alice")
+    assert book["id"] in [b["id"] for b in listed["lorebooks"]]
+    assert (await client.lorebook_get(book["id"]))["entries"][0]["keys"] == ["mill"]
+    exported = await client.lorebook_export(book["id"], "character_book")
+    assert "The old mill burned down." in json.dumps(exported["data"])
+    detached = await client.lorebook_detach(book["id"], persona_id="alice")
+    assert alice["id"] not in detached["persona_ids"]
+    assert (await client.lorebook_delete(book["id"]))["deleted"] is True
+    with pytest.raises(pmc.RpcError):
+        await client.lorebook_get(book["id"])
