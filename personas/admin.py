@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from personas import services
+from personas.card_admin import CardAdminMixin
 from personas.models import TRAITS, Persona, PersonaState, Relationship, Tag
 
 
@@ -54,7 +55,7 @@ class PersonaStateInline(admin.StackedInline):
 
 
 @admin.register(Persona)
-class PersonaAdmin(admin.ModelAdmin):
+class PersonaAdmin(CardAdminMixin, admin.ModelAdmin):
     form = PersonaAdminForm
     list_display = ["avatar_thumb", "name", "slug", "tag_list", "updated_at"]
     list_display_links = ["avatar_thumb", "name"]

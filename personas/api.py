@@ -176,7 +176,7 @@ class PersonaImportView(APIView):
             if upload.size > CARD_FILE_BYTES:
                 raise ValidationFailed([{"field": "file", "message": "larger than 8 MiB"}])
             kind, value = cards.sniff(upload.read(), field="file")
-            persona = services.persona_import(**{kind: value})
+            persona = services.persona_import(**{kind: value}, field="file")
             return Response(detail(persona), status=201)
         params = parse(request, PersonaImport)
         persona = services.persona_import(

@@ -179,10 +179,14 @@ def persona_state_update(*, persona: Persona, **changes: float | str) -> Persona
 
 
 def persona_import(
-    *, card: dict | None = None, png: bytes | None = None, charx: bytes | None = None
+    *,
+    card: dict | None = None,
+    png: bytes | None = None,
+    charx: bytes | None = None,
+    field: str | None = None,
 ) -> Persona:
     """Create a persona from a Character Card V1/V2/V3 object, a card PNG (which becomes the
     avatar) or a CHARX zip; see ``personas.cards.card_import``."""
     from personas.cards import card_import
 
-    return card_import(card=card, png=png, charx=charx)
+    return card_import(card=card, png=png, charx=charx, field=field)

@@ -29,7 +29,7 @@ def test_import_a_folder_with_progress_and_a_report_of_failures(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     call_command("import_cards", str(folder), stdout=out, stderr=err)
     assert "3 imported, 1 failed" in out.getvalue()
-    assert "broken.png: png_base64: not a PNG image" in err.getvalue()
+    assert "broken.png: file: not a PNG image" in err.getvalue()
     assert "import_cards: 100%" in err.getvalue()  # the progress bar
     assert sorted(Persona.objects.values_list("name", flat=True)) == ["Mira", "Old Tom", "Quill"]
 

@@ -312,3 +312,41 @@ def test_rpc_import_png_and_charx_and_export_as_png(rpc_http):
         bad["error"]["code"] == -32602
         and bad["error"]["data"]["errors"][0]["field"] == "png_base64"
     )
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_admin_upload_form_imports_a_card_and_names_bad_fields(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    assert "Import card" in admin_client.get("/admin/personas/persona/").content.decode()
+    url = "/admin/personas/persona/import-card/"
+    upload = SimpleUploadedFile("mira.png", team.card_png(chara=team.V2), "image/png")
+    response = admin_client.post(url, {"file": upload})
+    assert response.status_code == 302
+    persona = Persona.objects.get(name="Mira")
+    assert response["Location"].endswith(f"/admin/personas/persona/{persona.pk}/change/")
+    assert Lorebook.objects.filter(owner=persona).exists()
+    bad = SimpleUploadedFile("bad.png", team.card_png(raw={"chara": "@@"}), "image/png")
+    page = admin_client.post(url, {"file": bad}).content.decode()
+    assert "file: the chara chunk is not base64 JSON" in page
+    assert Persona.objects.count() == 1
+
+
+def test_admin_export_actions(admin_client):
+    mira = services.persona_import(card=copy.deepcopy(team.V2))
+    tom = services.persona_import(card=copy.deepcopy(team.V1))
+    url = "/admin/personas/persona/"
+    one = admin_client.post(url, {"action": "export_card_png", "_selected_action": [mira.pk]})
+    assert one["Content-Type"] == "image/png" and _chunks(one.content)["chara"] == team.V2
+    both = admin_client.post(
+        url, {"action": "export_card_json_v2", "_selected_action": [mira.pk, tom.pk]}
+    )
+    archive = zipfile.ZipFile(io.BytesIO(both.content))
+    assert sorted(archive.namelist()) == sorted([f"{mira.slug}.json", f"{tom.slug}.json"])
+    assert json.loads(archive.read(f"{mira.slug}.json")) == team.V2
+    charx = admin_client.post(url, {"action": "export_card_charx", "_selected_action": [tom.pk]})
+    assert json.loads(zipfile.ZipFile(io.BytesIO(charx.content)).read("card.json"))["spec"] == (
+        "chara_card_v3"
+    )

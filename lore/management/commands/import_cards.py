@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 if path.stat().st_size > MAX_BYTES:
                     raise ValidationFailed([{"field": "file", "message": "larger than 64 MiB"}])
                 kind, value = cards.sniff(path.read_bytes(), field="file")
-                persona = services.persona_import(**{kind: value})
+                persona = services.persona_import(**{kind: value}, field="file")
             except ValidationFailed as exc:
                 reasons = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
                 failed.append(f"{path.name}: {reasons}")
