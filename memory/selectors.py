@@ -88,15 +88,26 @@ def _filters(kinds, min_importance, about) -> Q:
     return q
 
 
-_MEMORY_COLUMNS: list[str] = []
+_MEMORY_FIELDS: list = []
 
 
-def _memory_columns() -> list[str]:
-    """Every column of a memory row but its vector (candidates never need it)."""
-    if not _MEMORY_COLUMNS:
-        fields = Memory._meta.concrete_fields
-        _MEMORY_COLUMNS.extend(f.attname for f in fields if f.name != "embedding")
-    return _MEMORY_COLUMNS
+def _memory_fields() -> list:
+    """Every field of a memory row but its vector (candidates never need it)."""
+    if not _MEMORY_FIELDS:
+        _MEMORY_FIELDS.extend(f for f in Memory._meta.concrete_fields if f.name != "embedding")
+    return _MEMORY_FIELDS
+
+
+def _memory_from_row(fields: list, row) -> Memory:
+    """A Memory from a raw row, through each field's own database converter (a raw cursor
+    returns ``metadata`` as JSON text, which ``JSONField`` parses)."""
+    values = [
+        f.from_db_value(value, None, connection)
+        if value is not None and hasattr(f, "from_db_value")
+        else value
+        for f, value in zip(fields, row, strict=True)
+    ]
+    return Memory.from_db(connection.alias, [f.attname for f in fields], values)
 
 
 def _raw_pg_connection():
@@ -153,14 +164,14 @@ def _pg_candidates(
     if about is not None:
         params["about"] = about
         where.append("about = %(about)s")
-    columns = _memory_columns()
+    fields = _memory_fields()
     # Other personas' shared/public memories are a thin slice of the table: walking the HNSW
     # graph for them would scan most of it. "+ 0" keeps the planner off the vector index, so
     # the btree on (visibility, persona) finds them and they are ranked exactly.
     order = "(embedding <=> %(q)b) + 0" if shared else "embedding <=> %(q)b"
     # Fixed column names and clauses; every value is a bound parameter.
     sql = (
-        f"SELECT {', '.join(columns)}, 1 - (embedding <=> %(q)b) "  # noqa: S608
+        f"SELECT {', '.join(f.column for f in fields)}, 1 - (embedding <=> %(q)b) "  # noqa: S608
         f"FROM {Memory._meta.db_table} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(k)s"
     )
     raw = _raw_pg_connection()
@@ -174,8 +185,7 @@ def _pg_candidates(
                 cursor.execute(f"SET hnsw.ef_search = {int(ef)}")
         else:
             rows = cursor.execute(sql, params).fetchall()
-    db = connection.alias
-    return [(Memory.from_db(db, columns, row[:-1]), float(row[-1])) for row in rows]
+    return [(_memory_from_row(fields, row[:-1]), float(row[-1])) for row in rows]
 
 
 def candidate_query(*, persona: Persona, query: np.ndarray, k: int) -> QuerySet:

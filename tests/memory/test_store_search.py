@@ -58,6 +58,15 @@ def test_search_finds_the_relevant_memory_first(alice, store):
     assert first.score == pytest.approx(sum(weights[k] * v for k, v in first.scores.items()))
 
 
+def test_search_returns_memories_as_the_orm_reads_them(alice, store):
+    stored = store("The lighthouse lamp is lit at dusk.", metadata={"source": "log", "n": 2})
+    (found,) = memory_search(persona=alice, query="when is the lamp lit", limit=1)
+    fresh = Memory.objects.defer("embedding").get(id=stored.id)
+    assert found.memory.metadata["source"] == "log" and found.memory.metadata["n"] == 2
+    for field in ("metadata", "persona_id", "kind", "visibility", "importance", "created_at"):
+        assert getattr(found.memory, field) == getattr(fresh, field)
+
+
 def test_search_touches_what_it_returns_in_one_update(alice, store, django_assert_max_num_queries):
     kept = store("The blacksmith's name is Gorm.")
     old = timezone.now() - timedelta(days=3)
