@@ -24,8 +24,9 @@ from conversations import after_turn, selectors, turn
 from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
 from llm import get_provider
-from personamcp import jobs, locks, metrics
+from personamcp import jobs, locks, metrics, tracing
 from personamcp.exceptions import Busy, Cancelled, DomainError, ValidationFailed
+from personamcp.logging import correlation
 from personas.models import TRAITS, Persona, PersonaState
 
 log = logging.getLogger(__name__)
@@ -129,14 +130,52 @@ def conversation_send_message(*, persona: Persona, content: str, sender: str, **
         context=request.context,
     )
     state = turn.Turn(request=request, conversation=conversation)
-    with conversation_turn_lock(str(conversation.id)) as state.lock:
-        try:
-            for step in turn.TURN_STEPS:
-                step(state)
-        except BaseException as exc:
-            turn.fail_pending(state, f"the turn failed: {type(exc).__name__}")
-            raise
-    return _finish(state)
+    with (
+        correlation(),  # the request's or RPC call's id, or a new one (bots, CLI)
+        tracing.span(
+            "turn",
+            persona_id=str(persona.id),
+            conversation_id=str(conversation.id),
+            platform=request.platform,
+        ),
+    ):
+        with conversation_turn_lock(str(conversation.id)) as state.lock:
+            try:
+                _run_steps(state)
+            except BaseException as exc:
+                turn.fail_pending(state, f"the turn failed: {type(exc).__name__}")
+                raise
+        tracing.set_attributes(
+            message_id=getattr(state.reply_message, "pk", None), status=state.status
+        )
+        return _finish(state)
+
+
+# Trace span of each step (``retrieve`` opens its own: turn.embedding and turn.retrieval).
+STEP_SPANS = {
+    "prepare_turn": "turn.prepare",
+    "retrieve": None,
+    "build_prompt": "turn.prompt",
+    "generate": "turn.llm",
+    "store_turn": "turn.persistence",
+}
+
+
+def _run_steps(state: turn.Turn) -> None:
+    for step in turn.TURN_STEPS:
+        name = STEP_SPANS.get(step.__name__, f"turn.{step.__name__}")
+        if name is None:
+            step(state)
+            continue
+        with tracing.span(name):
+            step(state)
+            if step is turn.generate:
+                tracing.set_attributes(
+                    provider=state.provider.name,
+                    model=state.provider.model,
+                    prompt_tokens=int(state.usage.get("prompt_tokens") or 0),
+                    completion_tokens=int(state.usage.get("completion_tokens") or 0),
+                )
 
 
 def _finish(state: turn.Turn) -> dict:

@@ -36,6 +36,7 @@ from conversations.models import Conversation, Message
 from llm import LLMStream, Provider, get_provider
 from llm.stop import StopAtSequences
 from lore.turn import check_greeting_index, prepare_lore
+from personamcp import tracing
 from personamcp.exceptions import DomainError, ValidationFailed
 from personamcp.locks import HeldLock, process_owner
 from personas.models import TRAITS, Persona, PersonaState, Relationship
@@ -202,18 +203,20 @@ def retrieve(turn: Turn) -> None:
     from memory.selectors import memory_search
 
     start = time.perf_counter()
-    embedding = embed_one(turn.request.content)
+    with tracing.span("turn.embedding"):
+        embedding = embed_one(turn.request.content)
     turn.timing["embedding_ms"] = ms_since(start)
     start = time.perf_counter()
-    turn.scored = list(
-        memory_search(
-            persona=turn.persona,
-            query_embedding=embedding,
-            limit=limit,
-            include_shared=True,
-            touch=True,
+    with tracing.span("turn.retrieval", limit=limit):
+        turn.scored = list(
+            memory_search(
+                persona=turn.persona,
+                query_embedding=embedding,
+                limit=limit,
+                include_shared=True,
+                touch=True,
+            )
         )
-    )
     turn.timing["retrieval_ms"] = ms_since(start)
     turn.memories = [
         prompts.PromptMemory(id=str(s.memory.id), content=s.memory.content, score=float(s.score))
