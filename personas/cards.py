@@ -622,7 +622,9 @@ def card_import(
         if icon and icon in assets:
             avatar_bytes = assets[icon]
     if avatar_bytes is not None:
-        _check_image(avatar_bytes, field or ("png_base64" if png is not None else "charx_base64"))
+        avatar_bytes = _avatar_from(
+            avatar_bytes, field or ("png_base64" if png is not None else "charx_base64")
+        )
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -665,10 +667,25 @@ def _main_icon(card: dict) -> str | None:
     return main["uri"][len("embeded://") :]
 
 
-def _check_image(raw: bytes, field: str) -> None:
+AVATAR_MAX = (1024, 1536)
+
+
+def _avatar_from(raw: bytes, field: str) -> bytes:
+    """The card's picture as an avatar: checked, without the card's text chunks (which can be
+    most of a card file), and no larger than 1024 x 1536 (an avatar needs no more)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        Image.open(io.BytesIO(raw)).verify()
+        with Image.open(io.BytesIO(raw)) as probe:
+            probe.verify()
+        image = Image.open(io.BytesIO(raw))
+        image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _error(field, "the card's image is broken") from None
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA")
+    if image.width > AVATAR_MAX[0] or image.height > AVATAR_MAX[1]:
+        image.thumbnail(AVATAR_MAX)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
