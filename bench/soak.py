@@ -234,7 +234,11 @@ def main() -> None:
             asyncio.run(soak(f"ws://127.0.0.1:{port}/mcp", key, psutil.Process(proc.pid), args))
         finally:
             proc.terminate()
-            proc.wait(15)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:  # busy finishing after-turn work: stop it hard
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":
