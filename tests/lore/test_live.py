@@ -33,7 +33,10 @@ def _big_card_png() -> bytes:
 async def test_an_8_mib_card_png_over_mcp(live_server_proc, make_key, settings, tmp_path):
     key = await sync_to_async(make_key)("write")
     server = live_server_proc(
-        {"PERSONAMCP_MAX_FRAME_BYTES": str(16 * MiB), "PERSONAMCP_MEDIA_ROOT": str(tmp_path / "media")}
+        {
+            "PERSONAMCP_MAX_FRAME_BYTES": str(16 * MiB),
+            "PERSONAMCP_MEDIA_ROOT": str(tmp_path / "media"),
+        }
     )
     png = _big_card_png()
     assert 7 * MiB < len(png) <= 8 * MiB
