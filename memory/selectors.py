@@ -272,6 +272,31 @@ def memory_search(
     ``relevance``/``recency``/``importance`` for this call. ``touch`` updates the access time
     and count of what is returned (one UPDATE).
     """
+    _check_search(query, query_embedding, limit, kinds, min_importance)
+    w = _weights(weights)
+    vector = _query_vector(query, query_embedding)
+    filters = {
+        "kinds": list(kinds) if kinds else None,
+        "min_importance": min_importance,
+        "about": about,
+    }
+    k = int(limit) * settings.MEMORY["CANDIDATE_FACTOR"]
+    rows, objects = _candidate_rows(persona, vector, k, filters, include_shared)
+    now = timezone.now()
+    ranked = _rank(rows, w, now)[: int(limit)]
+    if not objects and ranked:
+        objects = Memory.objects.defer("embedding").in_bulk([pk for _, _, pk in ranked])
+    top = [
+        ScoredMemory(memory=objects[pk], score=total, scores=terms)
+        for total, terms, pk in ranked
+        if pk in objects
+    ]
+    if touch and top:
+        _touch(top, now)
+    return top
+
+
+def _check_search(query, query_embedding, limit, kinds, min_importance) -> None:
     errors = []
     if query_embedding is None and not (query and query.strip()):
         errors.append({"field": "query", "message": "a query text or embedding is required"})
@@ -284,47 +309,49 @@ def memory_search(
         errors.append({"field": "min_importance", "message": "must be between 0 and 1"})
     if errors:
         raise ValidationFailed(errors)
-    w = _weights(weights)
+
+
+def _query_vector(query: str | None, query_embedding) -> np.ndarray:
     if query_embedding is None:
         from memory.embeddings import embed_one
 
         query_embedding = embed_one(query)
     vector = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
     if vector.shape[0] != settings.EMBEDDING_DIMENSIONS:
-        raise ValidationFailed(
-            [
-                {
-                    "field": "query_embedding",
-                    "message": f"must have {settings.EMBEDDING_DIMENSIONS} dimensions",
-                }
-            ]
-        )
-    k = int(limit) * settings.MEMORY["CANDIDATE_FACTOR"]
-    kinds = list(kinds) if kinds else None
+        message = f"must have {settings.EMBEDDING_DIMENSIONS} dimensions"
+        raise ValidationFailed([{"field": "query_embedding", "message": message}])
+    return vector
 
-    objects: dict[int, Memory] = {}
+
+def _candidate_rows(
+    persona: Persona, vector: np.ndarray, k: int, filters: dict, include_shared: bool
+) -> tuple[list[tuple], dict[int, Memory]]:
+    """``(id, importance, last_accessed_at, similarity)`` of the nearest candidates, and the
+    candidates' rows when the search already loaded them (PostgreSQL)."""
     if settings.IS_POSTGRES:
-        filters = {"kinds": kinds, "min_importance": min_importance, "about": about}
         pairs = _pg_candidates(persona, vector, k, **filters)
         if include_shared:
             pairs += _pg_candidates(persona, vector, k, shared=True, **filters)
-        objects = {m.id: m for m, _ in pairs}
         rows = [(m.id, m.importance, m.last_accessed_at, sim) for m, sim in pairs]
-    else:
-        found = _local_candidates(persona, vector, k, kinds, min_importance, about, include_shared)
-        sims = dict(found)
-        # Only what scoring needs for the candidates; whole rows only for the winners.
-        light = Memory.objects.filter(id__in=list(sims), superseded=False)
-        if min_importance is not None:  # decay may have lowered it since the index was read
-            light = light.filter(importance__gte=min_importance)
-        rows = [
-            (pk, importance, accessed, sims[pk])
-            for pk, importance, accessed in light.values_list(
-                "id", "importance", "last_accessed_at"
-            )
-        ]
+        return rows, {m.id: m for m, _ in pairs}
+    min_importance = filters["min_importance"]
+    found = _local_candidates(
+        persona, vector, k, filters["kinds"], min_importance, filters["about"], include_shared
+    )
+    sims = dict(found)
+    # Only what scoring needs for the candidates; whole rows only for the winners.
+    light = Memory.objects.filter(id__in=list(sims), superseded=False)
+    if min_importance is not None:  # decay may have lowered it since the index was read
+        light = light.filter(importance__gte=min_importance)
+    rows = [
+        (pk, importance, accessed, sims[pk])
+        for pk, importance, accessed in light.values_list("id", "importance", "last_accessed_at")
+    ]
+    return rows, {}
 
-    now = timezone.now()
+
+def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict, int]]:
+    """``(total, terms, id)`` best first: the weighted sum of relevance, recency, importance."""
     decay = settings.MEMORY["RECENCY_DECAY"]
     ranked = []
     for pk, importance, accessed, similarity in rows:
@@ -336,23 +363,18 @@ def memory_search(
         total = sum(w[t] * terms[t] for t in SCORE_TERMS)
         ranked.append((total, terms, pk))
     ranked.sort(key=lambda r: (-r[0], -r[1]["relevance"], -r[2]))
-    ranked = ranked[: int(limit)]
-    if not objects and ranked:
-        objects = Memory.objects.defer("embedding").in_bulk([pk for _, _, pk in ranked])
-    top = [
-        ScoredMemory(memory=objects[pk], score=total, scores=terms)
-        for total, terms, pk in ranked
-        if pk in objects
-    ]
-    if touch and top:
-        ids = [s.memory.id for s in top]
-        Memory.objects.filter(id__in=ids).update(
-            last_accessed_at=now, access_count=F("access_count") + 1
-        )
-        for s in top:
-            s.memory.last_accessed_at = now
-            s.memory.access_count += 1
-    return top
+    return ranked
+
+
+def _touch(top: list[ScoredMemory], now) -> None:
+    """Record the access of what a search returned (one UPDATE)."""
+    ids = [s.memory.id for s in top]
+    Memory.objects.filter(id__in=ids).update(
+        last_accessed_at=now, access_count=F("access_count") + 1
+    )
+    for s in top:
+        s.memory.last_accessed_at = now
+        s.memory.access_count += 1
 
 
 def memory_get(*, memory_id: int) -> Memory:
