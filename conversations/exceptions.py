@@ -1,4 +1,4 @@
-"""Conversation (and, until they get their own app, room) domain exceptions.
+"""Conversation domain exceptions.
 
 The LLM failures live in ``llm.exceptions``; they are re-exported here for code written before
 ``llm/`` existed.
@@ -8,14 +8,9 @@ from llm.exceptions import LLMTimeout, LLMUnavailable
 from personamcp.errors import register_error
 from personamcp.exceptions import NotFound
 
-__all__ = ["ConversationNotFound", "LLMTimeout", "LLMUnavailable", "RoomNotFound"]
+__all__ = ["ConversationNotFound", "LLMTimeout", "LLMUnavailable"]
 
 
 @register_error(-32003, 404)
 class ConversationNotFound(NotFound):
     default_message = "conversation not found"
-
-
-@register_error(-32005, 404)
-class RoomNotFound(NotFound):
-    default_message = "room not found"

@@ -123,6 +123,3 @@ def conversation_end(ctx: RpcContext, params: EndParams) -> dict:
     if ctx.session.active_conversation_id == str(conversation.id):
         ctx.session.active_conversation_id = None
     return result
-
-
-from conversations import room_rpc  # noqa: E402,F401

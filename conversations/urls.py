@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import api, room_api
+from conversations import api
 
 urlpatterns = [
     path("conversations/", api.ConversationListView.as_view(), name="conversation-list"),
@@ -22,11 +22,4 @@ urlpatterns = [
         api.ConversationEndView.as_view(),
         name="conversation-end",
     ),
-    path("rooms/", room_api.RoomListView.as_view(), name="room-list"),
-    path("rooms/<str:room_id>/", room_api.RoomDetailView.as_view(), name="room-detail"),
-    path(
-        "rooms/<str:room_id>/messages/", room_api.RoomMessagesView.as_view(), name="room-messages"
-    ),
-    path("rooms/<str:room_id>/step/", room_api.RoomStepView.as_view(), name="room-step"),
-    path("rooms/<str:room_id>/close/", room_api.RoomCloseView.as_view(), name="room-close"),
 ]

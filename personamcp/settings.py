@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "personas",
     "memory",
     "conversations",
+    "rooms",
     "bots",
     "openai_compat",
     "lore",

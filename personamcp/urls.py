@@ -25,6 +25,7 @@ api_patterns = [
     path("", include("personas.urls")),
     path("", include("memory.urls")),
     path("", include("conversations.urls")),
+    path("", include("rooms.urls")),
     path("", include("bots.urls")),
     path("", include("lore.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),

@@ -3,11 +3,13 @@
 import pytest
 
 from bots.exceptions import BotNotFound
-from conversations.exceptions import ConversationNotFound, LLMTimeout, LLMUnavailable, RoomNotFound
+from conversations.exceptions import ConversationNotFound
+from llm.exceptions import LLMTimeout, LLMUnavailable
 from memory.exceptions import MemoryNotFound
 from personamcp import errors
 from personamcp.exceptions import Conflict, DomainError, NotFound
 from personas.exceptions import DuplicateSlug, NoActivePersona, PersonaNotFound
+from rooms.exceptions import RoomNotFound
 
 
 def test_each_code_belongs_to_one_class():

@@ -256,7 +256,7 @@ def test_rest_parity_with_rpc(api_as, rpc, demo):
 
 @pytest.mark.django_db(transaction=True)
 def test_attach_to_a_room(rpc, demo):
-    from conversations.models import Room
+    from rooms.models import Room
 
     room = Room.objects.create(name="Tavern")
     book = rpc("lorebook.create", {"name": "World", "entries": []})["result"]

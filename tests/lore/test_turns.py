@@ -135,7 +135,7 @@ def test_attached_world_book_and_token_budget(wire, mira, demo):
 
 
 def test_room_book_and_group_only_greeting(wire, settings, tmp_path):
-    from conversations.models import Room
+    from rooms.models import Room
 
     settings.MEDIA_ROOT = tmp_path
     quill = services.persona_import(card=copy.deepcopy(team.V3))

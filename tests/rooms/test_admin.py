@@ -7,8 +7,8 @@ from html import escape
 import pytest
 from django.contrib.auth import get_user_model
 
-from conversations import rooms
-from conversations.models import Room
+from rooms import services as rooms
+from rooms.models import Room
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,14 @@ def staff_client(client):
 def test_room_admin_lists_members_lines_and_closes(staff_client, room_of):
     room = room_of("alice", "rook", name="Back parlour")
     sent = rooms.room_send(room=room, content="Rook, a word?", sender="bob", sender_name="Bob")
-    listing = staff_client.get("/admin/conversations/room/")
+    listing = staff_client.get("/admin/rooms/room/")
     assert listing.status_code == 200
     assert "Back parlour" in listing.content.decode()
     assert "Alice Thornbury, Rook" in listing.content.decode()
-    page = staff_client.get(f"/admin/conversations/room/{room.id}/change/").content.decode()
+    page = staff_client.get(f"/admin/rooms/room/{room.id}/change/").content.decode()
     assert "Rook, a word?" in page and escape(sent["replies"][0]["response"][:20]) in page
     response = staff_client.post(
-        "/admin/conversations/room/",
+        "/admin/rooms/room/",
         {"action": "close_rooms", "_selected_action": [str(room.id)]},
     )
     assert response.status_code == 302

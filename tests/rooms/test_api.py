@@ -7,7 +7,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations.models import RoomMessage
+from rooms.models import RoomMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

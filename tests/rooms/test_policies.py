@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.models import RoomMessage
-from conversations.rooms import addressed_personas, room_next_speakers
+from rooms.models import RoomMessage
+from rooms.services import addressed_personas, room_next_speakers
 
 pytestmark = pytest.mark.django_db
 

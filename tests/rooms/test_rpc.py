@@ -7,8 +7,9 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations.models import Conversation, Message, RoomMessage
+from conversations.models import Conversation, Message
 from personas.models import Relationship
+from rooms.models import RoomMessage
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conversations import rooms
-from conversations.models import Conversation, RoomMessage
+from conversations.models import Conversation
 from personamcp.exceptions import Busy, ValidationFailed
 from personas.relationships import relationship_get_for_participant, relationship_record_interaction
+from rooms import services as rooms
+from rooms.models import RoomMessage
 
 pytestmark = pytest.mark.django_db
 

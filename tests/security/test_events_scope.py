@@ -38,9 +38,9 @@ async def _subscribed(rpc_connect, key: str, topics: list[str]):
 
 def _touch_everything(demo):
     """Changes to alice and to rook through the services, as every door makes them."""
-    from conversations import rooms
     from memory.services import memory_store
     from personas import services
+    from rooms import services as rooms
 
     for slug in ("rook", "alice"):
         persona = demo[slug]
@@ -77,7 +77,7 @@ async def test_restricted_key_gets_only_its_personas_events(rpc_connect, demo, m
 
 
 async def test_room_messages_need_every_member(rpc_connect, demo, make_key):
-    from conversations import rooms
+    from rooms import services as rooms
 
     alice, rook = demo["alice"], demo["rook"]
     limited = await _subscribed(

@@ -15,10 +15,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import rooms
 from conversations.api import EventStreamRenderer, _stream_async, _stream_sync, participant_of
-from conversations.models import Room
-from conversations.room_schemas import (
+from personamcp.api import parse, parse_query
+from personamcp.auth import require_persona
+from personas.api import resolve_persona
+from rooms import selectors
+from rooms import services as rooms
+from rooms.models import Room
+from rooms.schemas import (
     RoomCloseOut,
     RoomCreateParams,
     RoomHistoryOut,
@@ -31,14 +35,11 @@ from conversations.room_schemas import (
     RoomStepOut,
     RoomStepParams,
 )
-from personamcp.api import parse, parse_query
-from personamcp.auth import require_persona
-from personas.api import resolve_persona
 
 
 def _room(request, room_id: str) -> Room:
-    room = rooms.room_get(room_id=room_id)
-    rooms.room_check_access(
+    room = selectors.room_get(room_id=room_id)
+    selectors.room_check_access(
         room=room, check=lambda p: require_persona(request.principal, str(p.id))
     )
     return room
@@ -66,7 +67,7 @@ class RoomListView(APIView):
         """Rooms, newest first (same as ``room.list``)."""
         params = parse_query(request, RoomListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
-        found = rooms.room_list(
+        found = selectors.room_list(
             persona=persona, persona_ids=request.principal.persona_ids, limit=params.limit
         )
         return Response({"rooms": [rooms.room_data(r) for r in found]})
@@ -101,7 +102,7 @@ class RoomMessagesView(APIView):
         """Lines of a room, oldest first (same as ``room.history``)."""
         params = parse_query(request, RoomHistoryParams, room_id=room_id)
         room = _room(request, room_id)
-        lines = rooms.room_history(room=room, limit=params.limit, before=params.before)
+        lines = selectors.room_history(room=room, limit=params.limit, before=params.before)
         return Response(
             {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
         )

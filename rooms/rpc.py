@@ -1,4 +1,4 @@
-"""room.* JSON-RPC methods: thin wrappers over conversations.rooms.
+"""room.* JSON-RPC methods: thin wrappers over rooms.services.
 
 Every method checks that the caller's key covers every member persona of the room.
 """
@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from conversations import rooms
-from conversations.models import Room
-from conversations.room_schemas import (
+from personamcp.rpc.context import RpcContext
+from personamcp.rpc.registry import rpc_method
+from rooms import selectors
+from rooms import services as rooms
+from rooms.models import Room
+from rooms.schemas import (
     RoomCloseOut,
     RoomCreateParams,
     RoomHistoryOut,
@@ -23,15 +26,13 @@ from conversations.room_schemas import (
     RoomStepOut,
     RoomStepParams,
 )
-from personamcp.rpc.context import RpcContext
-from personamcp.rpc.registry import rpc_method
 
 log = logging.getLogger(__name__)
 
 
 def _room(ctx: RpcContext, room_id: str) -> Room:
-    room = rooms.room_get(room_id=room_id)
-    rooms.room_check_access(room=room, check=lambda p: ctx.check_persona(p.id))
+    room = selectors.room_get(room_id=room_id)
+    selectors.room_check_access(room=room, check=lambda p: ctx.check_persona(p.id))
     return room
 
 
@@ -110,7 +111,7 @@ def room_step(ctx: RpcContext, params: RoomStepParams) -> dict:
 def room_history(ctx: RpcContext, params: RoomHistoryParams) -> dict:
     """Lines of a room, oldest first (``before``: a line id, for paging back)."""
     room = _room(ctx, params.room_id)
-    lines = rooms.room_history(room=room, limit=params.limit, before=params.before)
+    lines = selectors.room_history(room=room, limit=params.limit, before=params.before)
     return {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
 
 
@@ -120,7 +121,7 @@ def room_list(ctx: RpcContext, params: RoomListParams) -> dict:
     covers."""
     persona = ctx.resolve_persona(params.persona_id) if params.persona_id else None
     principal = ctx.principal
-    found = rooms.room_list(
+    found = selectors.room_list(
         persona=persona,
         persona_ids=principal.persona_ids if principal is not None else None,
         limit=params.limit,

@@ -1,0 +1,101 @@
+"""Rooms: several personas in one conversation with participants and with each other.
+
+The tables keep the names they had when rooms were part of the conversations app.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Room(models.Model):
+    """Several personas in one conversation with participants and with each other.
+
+    Each member answers through its own conversation for this room (participant
+    ``room:<id>``), so memories, mood and relationships work as in a one-to-one conversation.
+    """
+
+    class Policy(models.TextChoices):
+        NATURAL = "natural"
+        ROUND_ROBIN = "round_robin"
+        ADDRESSED_ONLY = "addressed_only"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField("personas.Persona", through="RoomMember", related_name="rooms")
+    policy = models.CharField(max_length=16, choices=Policy.choices, default=Policy.NATURAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "conversations_room"  # the table it had in the conversations app
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def participant(self) -> str:
+        """The participant id of the members' conversations for this room."""
+        return f"room:{self.id}"
+
+
+class RoomMember(models.Model):
+    """A persona in a room, at a position (the order of ``round_robin``)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    persona = models.ForeignKey(
+        "personas.Persona", on_delete=models.CASCADE, related_name="room_memberships"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "conversations_roommember"
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "persona"], name="room_member_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.persona_id} in {self.room_id}"
+
+
+class RoomMessage(models.Model):
+    """One line said in a room, by a participant or by a member persona."""
+
+    class SpeakerKind(models.TextChoices):
+        PARTICIPANT = "participant"
+        PERSONA = "persona"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="lines")
+    speaker_kind = models.CharField(max_length=16, choices=SpeakerKind.choices)
+    # A participant id, or the speaking persona's UUID as text.
+    speaker_id = models.CharField(max_length=255)
+    speaker_name = models.CharField(max_length=255, blank=True)
+    persona = models.ForeignKey(
+        "personas.Persona",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="room_lines",
+    )
+    content = models.TextField()
+    # A persona's line: its reply message in the persona's conversation for this room.
+    message = models.ForeignKey(
+        "conversations.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "conversations_roommessage"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["room", "id"], name="room_line_room_id")]
+
+    def __str__(self) -> str:
+        return f"{self.speaker_name or self.speaker_id}: {self.content[:40]}"
