@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from bots import selectors, services, supervision
-from bots.models import BotAccount
+from bots import rooms, selectors, services, supervision
+from bots.models import BotAccount, BotRoom
 from personamcp.exceptions import DomainError, ValidationFailed
 
 STATUS_COLOURS = {
@@ -91,9 +91,63 @@ def _grouped(key: str) -> str:
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
+class BotRoomInline(admin.TabularInline):
+    """The bot's rooms as its runner last saw them; answer mode and rate are editable."""
+
+    model = BotRoom
+    extra = 0
+    can_delete = False
+    fields = ["room_id", "name", "membership", "inviter", "member_count", "encrypted", "answer"]
+    fields += ["rate_per_minute"]
+    readonly_fields = ["room_id", "name", "membership", "inviter", "member_count", "encrypted"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BotRoom)
+class BotRoomAdmin(admin.ModelAdmin):
+    """Every bot's rooms: accept or reject invites, leave rooms, set when to answer."""
+
+    list_display = ["__str__", "room_id", "bot", "membership", "member_count", "encrypted"]
+    list_display += ["answer", "rate_per_minute"]
+    list_filter = ["membership", "encrypted", "answer"]
+    list_editable = ["answer", "rate_per_minute"]
+    search_fields = ["room_id", "name", "bot__user_id"]
+    list_select_related = ["bot"]
+    readonly_fields = ["bot", "room_id", "name", "membership", "inviter", "member_count"]
+    readonly_fields += ["encrypted"]
+    actions = ["accept", "reject", "leave"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def _act(self, request, queryset, action: str) -> None:
+        for room in queryset.select_related("bot"):
+            try:
+                rooms.bot_room_action(bot=room.bot, room_id=room.room_id, action=action)
+            except DomainError as exc:
+                self.message_user(request, f"{room.room_id}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{room.bot.user_id}: {action} {room.room_id}")
+
+    @admin.action(description="Accept the selected invites")
+    def accept(self, request, queryset):
+        self._act(request, queryset.filter(membership=BotRoom.Membership.INVITE), "accept")
+
+    @admin.action(description="Reject the selected invites")
+    def reject(self, request, queryset):
+        self._act(request, queryset.filter(membership=BotRoom.Membership.INVITE), "reject")
+
+    @admin.action(description="Leave the selected rooms")
+    def leave(self, request, queryset):
+        self._act(request, queryset.filter(membership=BotRoom.Membership.JOIN), "leave")
+
+
 @admin.register(BotAccount)
 class BotAccountAdmin(admin.ModelAdmin):
     form = BotAccountForm
+    inlines = [BotRoomInline]
     list_display = [
         "user_id",
         "persona",

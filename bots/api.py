@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bots import rooms as bot_room_services
 from bots import selectors, services, supervision
 from bots.models import BotAccount
 from bots.schemas import (
@@ -17,7 +18,17 @@ from bots.schemas import (
     BotLogsParams,
     BotOut,
     BotPatch,
+    BotRedactBody,
+    BotRedactOut,
+    BotRoomActionOut,
+    BotRoomActionParams,
+    BotRoomOut,
+    BotRoomPatch,
+    BotRoomsOut,
+    BotRoomsParams,
+    action_out,
     bot_out,
+    room_out,
 )
 from personamcp.api import parse, parse_query
 from personamcp.auth import require, require_persona
@@ -121,4 +132,76 @@ class BotLogsView(AdminWrites, APIView):
         bot = _bot(request, params.bot_id)
         return Response(
             {"bot_id": str(bot.id), "lines": services.bot_logs(bot=bot, limit=params.limit)}
+        )
+
+
+class BotRoomsView(AdminWrites, APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses=BotRoomsOut,
+    )
+    def get(self, request, bot_id: str):
+        """The bot's joined and invited rooms (same as ``bot.rooms``)."""
+        params = parse_query(request, BotRoomsParams, bot_id=bot_id)
+        bot = _bot(request, bot_id)
+        rooms, next_cursor = bot_room_services.bot_room_list(
+            bot=bot, limit=params.limit, cursor=params.cursor
+        )
+        return Response(
+            {
+                "bot_id": str(bot.id),
+                "rooms": [room_out(r) for r in rooms],
+                "next_cursor": next_cursor,
+            }
+        )
+
+
+class BotRoomDetailView(AdminWrites, APIView):
+    @extend_schema(responses=BotRoomOut)
+    def get(self, request, bot_id: str, room_id: str):
+        """One room of the bot with its settings."""
+        bot = _bot(request, bot_id)
+        return Response(room_out(bot_room_services.bot_room_get(bot=bot, room_id=room_id)))
+
+    @extend_schema(request=BotRoomPatch, responses=BotRoomOut)
+    def patch(self, request, bot_id: str, room_id: str):
+        """Per-room settings (same as ``bot.room_update``)."""
+        bot = _bot(request, bot_id)
+        changes = parse(request, BotRoomPatch).model_dump(exclude_unset=True)
+        room = bot_room_services.bot_room_update(bot=bot, room_id=room_id, **changes)
+        return Response(room_out(room))
+
+
+class BotRoomActionView(AdminWrites, APIView):
+    action_name = ""
+
+    @extend_schema(request=None, responses=BotRoomActionOut)
+    def post(self, request, bot_id: str, room_id: str):
+        """Join / leave / accept / reject (same as ``bot.room_action``)."""
+        bot = _bot(request, bot_id)
+        params = validate(
+            BotRoomActionParams, {"bot_id": bot_id, "room_id": room_id, "action": self.action_name}
+        )
+        room = bot_room_services.bot_room_action(
+            bot=bot, room_id=params.room_id, action=params.action
+        )
+        return Response(action_out(bot, params.room_id, room))
+
+
+class BotRedactView(AdminWrites, APIView):
+    @extend_schema(request=BotRedactBody, responses=BotRedactOut)
+    def post(self, request, bot_id: str, room_id: str):
+        """Redact one of the bot's own messages (same as ``bot.redact``)."""
+        bot = _bot(request, bot_id)
+        body = parse(request, BotRedactBody)
+        redaction = bot_room_services.bot_redact(
+            bot=bot, room_id=room_id, event_id=body.event_id, reason=body.reason
+        )
+        return Response(
+            {
+                "bot_id": str(bot.id),
+                "room_id": room_id,
+                "event_id": body.event_id,
+                "redaction_id": redaction,
+            }
         )

@@ -27,6 +27,7 @@ class BotAccount(models.Model):
         ANYONE = "anyone"
         ALLOWLIST = "allowlist"
         NEVER = "never"
+        MANUAL = "manual"  # invites wait for an operator (admin, API)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     persona = models.ForeignKey(
@@ -86,6 +87,44 @@ class BotAccount(models.Model):
     @property
     def has_credentials(self) -> bool:
         return bool(self.password or self.access_token)
+
+
+class BotRoom(models.Model):
+    """A Matrix room a bot is in or invited to (as its runner last saw it) and the operator's
+    per-room settings."""
+
+    class Membership(models.TextChoices):
+        JOIN = "join"
+        INVITE = "invite"
+
+    class Answer(models.TextChoices):
+        AUTO = "auto"  # every message in a direct room, mentions elsewhere
+        ALL = "all"
+        MENTIONS = "mentions"
+        NEVER = "never"
+
+    bot = models.ForeignKey(BotAccount, on_delete=models.CASCADE, related_name="matrix_rooms")
+    room_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=300, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+    encrypted = models.BooleanField(default=False)
+    membership = models.CharField(max_length=16, choices=Membership.choices)
+    inviter = models.CharField(max_length=255, blank=True)
+    answer = models.CharField(max_length=16, choices=Answer.choices, default=Answer.AUTO)
+    rate_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="replies per minute here (empty: the global limit)"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["room_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "room_id"], name="bots_room_once_per_bot")
+        ]
+        verbose_name = "bot room"
+
+    def __str__(self) -> str:
+        return self.name or self.room_id
 
 
 class BotRun(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bots import rooms as bot_room_services
 from bots import selectors, services, supervision
 from bots.models import BotAccount
 from bots.schemas import (
@@ -11,7 +12,17 @@ from bots.schemas import (
     BotLogsOut,
     BotLogsParams,
     BotOut,
+    BotRedactOut,
+    BotRedactParams,
+    BotRoomActionOut,
+    BotRoomActionParams,
+    BotRoomOut,
+    BotRoomsOut,
+    BotRoomsParams,
+    BotRoomUpdateParams,
+    action_out,
     bot_out,
+    room_out,
 )
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
@@ -69,3 +80,48 @@ def bot_logs(ctx: RpcContext, params: BotLogsParams) -> dict:
     """The tail of the bot's log (credentials redacted)."""
     bot = _bot(ctx, params.bot_id)
     return {"bot_id": str(bot.id), "lines": services.bot_logs(bot=bot, limit=params.limit)}
+
+
+@rpc_method("bot.rooms", params=BotRoomsParams, result=BotRoomsOut, scope="read")
+def bot_rooms(ctx: RpcContext, params: BotRoomsParams) -> dict:
+    """The bot's joined and invited rooms: names, member counts, encryption, settings."""
+    bot = _bot(ctx, params.bot_id)
+    rooms, next_cursor = bot_room_services.bot_room_list(
+        bot=bot, limit=params.limit, cursor=params.cursor
+    )
+    return {
+        "bot_id": str(bot.id),
+        "rooms": [room_out(r) for r in rooms],
+        "next_cursor": next_cursor,
+    }
+
+
+@rpc_method("bot.room_update", params=BotRoomUpdateParams, result=BotRoomOut, scope="admin")
+def bot_room_update(ctx: RpcContext, params: BotRoomUpdateParams) -> dict:
+    """Per-room settings: ``answer`` (auto / all / mentions / never), ``rate_per_minute``."""
+    bot = _bot(ctx, params.bot_id)
+    changes = params.model_dump(exclude_unset=True, include={"answer", "rate_per_minute"})
+    return room_out(bot_room_services.bot_room_update(bot=bot, room_id=params.room_id, **changes))
+
+
+@rpc_method("bot.room_action", params=BotRoomActionParams, result=BotRoomActionOut, scope="admin")
+def bot_room_action(ctx: RpcContext, params: BotRoomActionParams) -> dict:
+    """Join a room, leave it, accept or reject an invite."""
+    bot = _bot(ctx, params.bot_id)
+    room = bot_room_services.bot_room_action(bot=bot, room_id=params.room_id, action=params.action)
+    return action_out(bot, params.room_id, room)
+
+
+@rpc_method("bot.redact", params=BotRedactParams, result=BotRedactOut, scope="admin")
+def bot_redact(ctx: RpcContext, params: BotRedactParams) -> dict:
+    """Redact one of the bot's own messages."""
+    bot = _bot(ctx, params.bot_id)
+    redaction = bot_room_services.bot_redact(
+        bot=bot, room_id=params.room_id, event_id=params.event_id, reason=params.reason
+    )
+    return {
+        "bot_id": str(bot.id),
+        "room_id": params.room_id,
+        "event_id": params.event_id,
+        "redaction_id": redaction,
+    }

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
+from markdown_it import MarkdownIt
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -40,7 +41,7 @@ from nio import (
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bots import e2ee, selectors, services, supervision
+from bots import e2ee, rooms, selectors, services, supervision
 from bots.exceptions import AlreadyRunning
 from bots.models import BotAccount
 from memory.embeddings import warm_up
@@ -75,6 +76,32 @@ def split_message(text: str, limit: int) -> list[str]:
     if text:
         parts.append(text)
     return parts
+
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("strikethrough")
+
+
+def reply_content(text: str, event: RoomMessageText, *, first: bool) -> dict:
+    """A reply as Matrix content: Markdown rendered to ``formatted_body`` (only when the text
+    has any), in the thread when the message was in one, else as a reply to it."""
+    content: dict = {"msgtype": "m.text", "body": text}
+    html = _markdown.render(text).strip()
+    plain = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    plain = plain.replace('"', "&quot;")
+    if html != f"<p>{plain}</p>":
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = html
+    relates = (event.source.get("content") or {}).get("m.relates_to") or {}
+    if relates.get("rel_type") == "m.thread":
+        content["m.relates_to"] = {
+            "rel_type": "m.thread",
+            "event_id": relates["event_id"],
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": event.event_id},
+        }
+    elif first:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event.event_id}}
+    return content
 
 
 def is_direct(room: MatrixRoom) -> bool:
@@ -262,6 +289,10 @@ class BotRunner:
         self.room_locks: dict[str, asyncio.Lock] = {}
         self.room_replies: dict[str, deque] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.inviters: dict[str, str] = {}
+        self.announced_invites: set[str] = set()
+        self.room_settings: dict[str, tuple[str, int | None]] = {}
+        self.recorded_rooms: list[dict] | None = None
         self.started_ms = int(time.time() * 1000)
         self.answered = 0
 
@@ -284,6 +315,7 @@ class BotRunner:
             for room_id, info in first.rooms.invite.items():
                 await self.on_invite(room_id, info.invite_state)
             await asyncio.to_thread(warm_up)  # the first answer must not load the model
+            await self.record_rooms()
             await _in_thread(supervision.bot_run_running, bot=self.bot, pid=self.pid)
             log.info("running: %d joined rooms", len(self.client.rooms))
             heartbeat = asyncio.create_task(self.heartbeat_loop())
@@ -342,6 +374,7 @@ class BotRunner:
             try:
                 keep = await _in_thread(supervision.bot_heartbeat, bot=self.bot, pid=self.pid)
                 self.known_bots = await _in_thread(selectors.bot_user_ids)
+                self.room_settings = await _in_thread(rooms.bot_room_settings, bot=self.bot)
             except Exception:
                 log.exception("heartbeat failed")
                 continue
@@ -374,8 +407,42 @@ class BotRunner:
             for room, event in await self.crypto.after_sync():
                 if isinstance(event, RoomMessageText):
                     self.on_message(room, event)
+            await self.record_rooms()
 
     # --- rooms --------------------------------------------------------------------------
+
+    def room_snapshot(self) -> list[dict]:
+        """Joined and invited rooms as the admin and the API show them."""
+        rooms = [
+            {
+                "room_id": room.room_id,
+                "name": room.display_name or "",
+                "member_count": room.joined_count or room.member_count,
+                "encrypted": room.encrypted,
+                "membership": "join",
+            }
+            for room in self.client.rooms.values()
+        ]
+        rooms += [
+            {
+                "room_id": room.room_id,
+                "name": room.display_name or "",
+                "member_count": room.joined_count or room.member_count,
+                "encrypted": room.encrypted,
+                "membership": "invite",
+                "inviter": self.inviters.get(room.room_id, ""),
+            }
+            for room in self.client.invited_rooms.values()
+            if room.room_id not in self.client.rooms
+        ]
+        return sorted(rooms, key=lambda r: r["room_id"])
+
+    async def record_rooms(self) -> None:
+        snapshot = self.room_snapshot()
+        if snapshot != self.recorded_rooms:
+            await _in_thread(rooms.bot_rooms_record, bot=self.bot, rooms=snapshot)
+            self.recorded_rooms = snapshot
+            self.room_settings = await _in_thread(rooms.bot_room_settings, bot=self.bot)
 
     async def join(self, room: str, *, reason: str) -> bool:
         response = await self.client.join(room)
@@ -396,7 +463,12 @@ class BotRunner:
                 inviter = event.sender
         if inviter is None:
             return
-        if invite_allowed(self.bot, inviter):
+        self.inviters[room_id] = inviter
+        if self.bot.invite_policy == BotAccount.InvitePolicy.MANUAL:
+            if room_id not in self.announced_invites:
+                self.announced_invites.add(room_id)
+                log.info("invite to %s from %s waits for an operator", room_id, inviter)
+        elif invite_allowed(self.bot, inviter):
             await self.join(room_id, reason=f"invited by {inviter}")
         else:
             log.info(
@@ -410,7 +482,12 @@ class BotRunner:
     # --- messages -----------------------------------------------------------------------
 
     def addressed(self, room: MatrixRoom, event: RoomMessageText) -> bool:
-        if is_direct(room):
+        """Should the bot answer? By the room's setting: ``all``, ``never``, ``mentions``, or
+        ``auto`` (every message in a direct room, mentions elsewhere)."""
+        answer = self.room_settings.get(room.room_id, ("auto", None))[0]
+        if answer in ("all", "never"):
+            return answer == "all"
+        if answer == "auto" and is_direct(room):
             return True
         names = [
             self.persona.name,
@@ -429,7 +506,8 @@ class BotRunner:
         now = time.monotonic()
         while window and now - window[0] > 60:
             window.popleft()
-        if len(window) >= settings.BOTS["ROOM_RATE_PER_MINUTE"]:
+        limit = self.room_settings.get(room_id, ("auto", None))[1]
+        if len(window) >= (limit or settings.BOTS["ROOM_RATE_PER_MINUTE"]):
             return False
         window.append(now)
         return True
@@ -475,10 +553,7 @@ class BotRunner:
             if reply:
                 limit = settings.BOTS["MAX_MESSAGE_CHARS"]
                 for index, part in enumerate(split_message(reply, limit)):
-                    content: dict = {"msgtype": "m.text", "body": part}
-                    if index == 0:
-                        content["m.relates_to"] = {"m.in_reply_to": {"event_id": event.event_id}}
-                    await self.send(room.room_id, content)
+                    await self.send(room.room_id, reply_content(part, event, first=index == 0))
                 self.answered += 1
                 log.info("room %s: answered %s", room.room_id, event.sender)
             await typing

@@ -18,14 +18,15 @@ MatrixId = Annotated[
     str, StringConstraints(min_length=3, max_length=255, pattern=r"^@[^:\s]+:\S+$")
 ]
 RoomRef = Annotated[
-    str, StringConstraints(min_length=3, max_length=255, pattern=r"^[!#][^:\s]+:\S+$")
+    # Room ids of room version 12 have no server part (``!opaque``); aliases always do.
+    str, StringConstraints(min_length=2, max_length=255, pattern=r"^(![^\s/]+|#[^:\s]+:\S+)$")
 ]
 AllowEntry = Annotated[
     str, StringConstraints(min_length=2, max_length=255, pattern=r"^(@[^:\s]+:\S+|:\S+)$")
 ]
 Url = Annotated[str, StringConstraints(max_length=300, pattern=r"^https?://\S+$")]
 Secret = Annotated[str, StringConstraints(max_length=1024)]
-InvitePolicy = Literal["anyone", "allowlist", "never"]
+InvitePolicy = Literal["anyone", "allowlist", "never", "manual"]
 TrustPolicy = Literal["tofu", "allowlist"]
 UserList = Annotated[list[MatrixId], Field(max_length=500)]
 
@@ -184,3 +185,104 @@ class BotLogsOut(Out):
 class BotDeletedOut(Out):
     deleted: bool
     bot_id: str
+
+
+AnswerMode = Literal["auto", "all", "mentions", "never"]
+RoomAction = Literal["join", "leave", "accept", "reject"]
+EventId = Annotated[str, StringConstraints(min_length=2, max_length=255, pattern=r"^\$\S+$")]
+
+
+class BotRoomsParams(Params):
+    bot_id: BotRef
+    limit: Limit = 50
+    cursor: Annotated[str, StringConstraints(max_length=400)] | None = None
+
+
+class BotRoomPatch(Params):
+    """Per-room settings; absent fields are left unchanged."""
+
+    answer: AnswerMode | None = None
+    rate_per_minute: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
+class BotRoomUpdateParams(BotRoomPatch):
+    bot_id: BotRef
+    room_id: RoomRef
+
+
+class BotRoomActionParams(Params):
+    bot_id: BotRef
+    room_id: RoomRef
+    action: RoomAction
+
+
+class BotRedactBody(Params):
+    event_id: EventId
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class BotRedactParams(BotRedactBody):
+    bot_id: BotRef
+    room_id: RoomRef
+
+
+class BotRoomOut(Out):
+    """A room the bot is in or invited to, and its per-room settings."""
+
+    room_id: str
+    name: str
+    member_count: int
+    encrypted: bool
+    membership: Literal["join", "invite"]
+    inviter: str
+    answer: AnswerMode
+    rate_per_minute: int | None
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, room) -> BotRoomOut:
+        return cls(
+            room_id=room.room_id,
+            name=room.name,
+            member_count=room.member_count,
+            encrypted=room.encrypted,
+            membership=room.membership,
+            inviter=room.inviter,
+            answer=room.answer,
+            rate_per_minute=room.rate_per_minute,
+            updated_at=iso(room.updated_at),
+        )
+
+
+def room_out(room) -> dict:
+    return BotRoomOut.of(room).model_dump(mode="json")
+
+
+class BotRoomsOut(Out):
+    bot_id: str
+    rooms: list[BotRoomOut]
+    next_cursor: str | None
+
+
+class BotRoomActionOut(Out):
+    bot_id: str
+    room_id: str
+    membership: Literal["join", "leave"]
+    room: BotRoomOut | None
+
+
+def action_out(bot, room_id: str, room) -> dict:
+    """The result of a room action: the room's row after a join, none after a leave."""
+    return {
+        "bot_id": str(bot.id),
+        "room_id": room.room_id if room is not None else room_id,
+        "membership": "join" if room is not None else "leave",
+        "room": room_out(room) if room is not None else None,
+    }
+
+
+class BotRedactOut(Out):
+    bot_id: str
+    room_id: str
+    event_id: str
+    redaction_id: str

@@ -26,7 +26,7 @@ from personas.models import Persona
 log = logging.getLogger(__name__)
 
 USER_ID_RE = re.compile(r"^@[^:\s]+:[^\s]+$")
-ROOM_RE = re.compile(r"^[!#][^:\s]+:[^\s]+$")
+ROOM_RE = re.compile(r"^(![^\s/]+|#[^:\s]+:[^\s]+)$")
 ALLOW_RE = re.compile(r"^(@[^:\s]+:[^\s]+|:[^\s]+)$")
 
 
@@ -120,7 +120,9 @@ def validate_fields(data: dict) -> None:
             errors,
         )
     if "invite_policy" in data and data["invite_policy"] not in BotAccount.InvitePolicy.values:
-        errors.append({"field": "invite_policy", "message": "must be anyone, allowlist or never"})
+        errors.append(
+            {"field": "invite_policy", "message": "must be anyone, allowlist, never or manual"}
+        )
     for field in ("trusted_users", "blocked_users"):
         if field in data:
             _check(field, data[field], USER_ID_RE, "not a Matrix user id", errors)

@@ -17,4 +17,23 @@ urlpatterns = [
         name="bot-restart",
     ),
     path("bots/<str:bot_id>/logs/", api.BotLogsView.as_view(), name="bot-logs"),
+    path("bots/<str:bot_id>/rooms/", api.BotRoomsView.as_view(), name="bot-rooms"),
+    path(
+        "bots/<str:bot_id>/rooms/<str:room_id>/",
+        api.BotRoomDetailView.as_view(),
+        name="bot-room",
+    ),
+    path(
+        "bots/<str:bot_id>/rooms/<str:room_id>/redact/",
+        api.BotRedactView.as_view(),
+        name="bot-room-redact",
+    ),
+    *[
+        path(
+            f"bots/<str:bot_id>/rooms/<str:room_id>/{action}/",
+            api.BotRoomActionView.as_view(action_name=action),
+            name=f"bot-room-{action}",
+        )
+        for action in ("join", "leave", "accept", "reject")
+    ],
 ]
