@@ -2,7 +2,8 @@
 
 Starts a throw-away Synapse on loopback (scripts/synapse.py), a fresh SQLite database with the
 demo personas, and ``manage.py runbot alice`` with the offline responder; a human (matrix-nio)
-sends N messages in a direct room and waits for each reply in its own sync loop. For
+sends N messages in a direct room and waits for each reply in its own sync loop, first in an
+unencrypted room, then in an end-to-end encrypted one (same run, same bot process). For
 comparison, the same number of turns through ``conversation.send_message`` over the /mcp
 WebSocket of a real daphne server on the same database.
 
@@ -56,14 +57,28 @@ def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-async def matrix_round_trips(hs: Synapse, bot_user: str, count: int) -> list[float]:
-    from nio import AsyncClient, RoomMessageText
+async def matrix_round_trips(
+    hs: Synapse, bot_user: str, count: int, *, encrypted: bool, store: Path
+) -> list[float]:
+    from nio import AsyncClient, AsyncClientConfig, RoomMessageText
 
     name = f"bench{uuid.uuid4().hex[:6]}"
     hs.register(name, "bench-pw")
-    human = AsyncClient(hs.url, hs.user_id(name))
+    store.mkdir(parents=True, exist_ok=True)
+    config = AsyncClientConfig(encryption_enabled=encrypted)
+    human = AsyncClient(hs.url, hs.user_id(name), store_path=str(store), config=config)
     await human.login("bench-pw")
-    room = (await human.room_create(invite=[bot_user], is_direct=True)).room_id
+    state = []
+    if encrypted:
+        state = [
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        ]
+    created = await human.room_create(invite=[bot_user], is_direct=True, initial_state=state)
+    room = created.room_id
     await human.sync(timeout=0)
     # Wait until the bot has joined.
     deadline = time.monotonic() + 60
@@ -83,14 +98,18 @@ async def matrix_round_trips(hs: Synapse, bot_user: str, count: int) -> list[flo
     human.add_event_callback(on_message, RoomMessageText)
     syncer = asyncio.create_task(human.sync_forever(timeout=30000))
     await asyncio.sleep(0.5)
-    # One warm-up turn (loads the embedding model in the bot process).
-    await human.room_send(room, "m.room.message", {"msgtype": "m.text", "body": "Hello there!"})
+
+    async def send(body: str) -> None:
+        content = {"msgtype": "m.text", "body": body}
+        await human.room_send(room, "m.room.message", content, ignore_unverified_devices=True)
+
+    # One warm-up turn (loads the embedding model in the bot process; shares the room key).
+    await send("Hello there!")
     await asyncio.wait_for(replies.get(), 60)
     timings = []
     for i in range(count):
         start = time.perf_counter()
-        body = f"Question {i}: what do you think about the weather today?"
-        await human.room_send(room, "m.room.message", {"msgtype": "m.text", "body": body})
+        await send(f"Question {i}: what do you think about the weather today?")
         arrived = await asyncio.wait_for(replies.get(), 30)
         timings.append((arrived - start) * 1000)
     syncer.cancel()
@@ -168,7 +187,18 @@ def main() -> int:
                     start_new_session=True,
                 )
             )
-            matrix = asyncio.run(matrix_round_trips(hs, hs.user_id(bot_name), args.messages))
+            bot_user = hs.user_id(bot_name)
+            # Both cases in the same run, against the same bot process.
+            plain = asyncio.run(
+                matrix_round_trips(
+                    hs, bot_user, args.messages, encrypted=False, store=workdir / "human-plain"
+                )
+            )
+            secret = asyncio.run(
+                matrix_round_trips(
+                    hs, bot_user, args.messages, encrypted=True, store=workdir / "human-e2ee"
+                )
+            )
 
             port = free_port()
             procs.append(
@@ -207,9 +237,21 @@ def main() -> int:
                     except subprocess.TimeoutExpired:
                         os.killpg(proc.pid, signal.SIGKILL)
     print(f"Matrix bot latency, Synapse on loopback, offline responder, {args.messages} messages")
-    print(summary("human room_send -> reply in sync", matrix))
+    print(summary("unencrypted room -> reply in sync", plain))
+    print(summary("encrypted room -> decrypted reply", secret))
     print(summary("conversation.send_message (/mcp)", rpc))
-    print(f"Matrix overhead at p50: {pct(matrix, 0.5) - pct(rpc, 0.5):.1f} ms")
+    for label, values in (("unencrypted", plain), ("encrypted", secret)):
+        print(
+            f"{label:<12} over the turn itself (/mcp): "
+            f"p50 +{pct(values, 0.5) - pct(rpc, 0.5):.1f} ms "
+            f"(x{pct(values, 0.5) / pct(rpc, 0.5):.2f}), "
+            f"p95 +{pct(values, 0.95) - pct(rpc, 0.95):.1f} ms "
+            f"(x{pct(values, 0.95) / pct(rpc, 0.95):.2f})"
+        )
+    print(
+        f"encryption costs p50 +{pct(secret, 0.5) - pct(plain, 0.5):.1f} ms, "
+        f"p95 +{pct(secret, 0.95) - pct(plain, 0.95):.1f} ms per round trip"
+    )
     return 0
 
 
