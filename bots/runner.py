@@ -320,7 +320,12 @@ class BotRunner:
             log.info("running: %d joined rooms", len(self.client.rooms))
             heartbeat = asyncio.create_task(self.heartbeat_loop())
             syncing = asyncio.create_task(self.sync_loop())
-            await self.stop_event.wait()
+            stopping = asyncio.create_task(self.stop_event.wait())
+            await asyncio.wait({stopping, syncing}, return_when=asyncio.FIRST_COMPLETED)
+            if syncing.done() and not syncing.cancelled() and syncing.exception():
+                heartbeat.cancel()
+                stopping.cancel()
+                raise syncing.exception()
             syncing.cancel()
             heartbeat.cancel()
             await asyncio.gather(syncing, heartbeat, return_exceptions=True)
@@ -383,10 +388,25 @@ class BotRunner:
                 self.request_stop()
                 return
 
+    async def log_in_again(self, reason: str) -> None:
+        """The access token expired or was revoked (soft logout): log in again with the stored
+        password on the same device; without a password the bot ends ``crashed``."""
+        # The operator may have changed the credentials meanwhile.
+        await _in_thread(self.bot.refresh_from_db, fields=["password", "access_token"])
+        if not self.bot.password:
+            raise FatalBotError(f"access token revoked ({reason}) and no password to log in again")
+        log.warning("access token refused (%s); logging in again with the stored password", reason)
+        self.bot.access_token = ""
+        self.client.access_token = ""
+        await login(self.client, self.bot)
+
     async def sync_loop(self) -> None:
         failures = 0
         while True:
             response = await self.client.sync(timeout=10000)
+            if isinstance(response, SyncError) and response.status_code == "M_UNKNOWN_TOKEN":
+                await self.log_in_again(response.message)
+                continue
             if isinstance(response, SyncError):
                 failures += 1
                 log.warning("sync failed (%s); retrying", response.message)

@@ -282,3 +282,34 @@ def test_sync_profile_admin_action_sets_the_display_name(
     assert human.displayname(bot.user_id) == demo["pip"].name
     bot.refresh_from_db()
     assert bot.access_token  # the login's token is kept
+
+
+def test_a_revoked_token_means_a_new_login_with_the_password_or_crashed_without_one(
+    demo, make_bot, runbot, matrix_user, synapse
+):
+    from bots import services
+
+    bot = make_bot(demo["elias"])
+    human = matrix_user()
+    room = human.create_room([bot.user_id])
+    proc = runbot(str(bot.id))
+    human.wait_joined(room, bot.user_id)
+    wait_status(bot, "running")
+    bot.refresh_from_db()
+    old_token = bot.access_token
+    synapse.request("POST", "/_matrix/client/v3/logout", {}, token=old_token)
+    asked = human.send(room, "Elias, are you still with us?")
+    human.wait_reply(room, bot.user_id, asked)
+    bot.refresh_from_db()
+    assert bot.access_token and bot.access_token != old_token
+    log_text = services.bot_log_path(bot).read_text()
+    assert "logging in again with the stored password" in log_text
+    assert old_token not in log_text and bot.access_token not in log_text
+
+    # Without a password, a revoked token ends the bot: crashed with the reason, no restart.
+    services.bot_update(bot=bot, password="")
+    synapse.request("POST", "/_matrix/client/v3/logout", {}, token=bot.access_token)
+    assert proc.wait(60) == 78  # EXIT_FATAL: not restarted automatically
+    supervise_here()
+    run = wait_status(bot, "crashed")
+    assert "access token revoked" in run.last_error and run.fatal
