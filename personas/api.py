@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -196,7 +197,11 @@ class PersonaExportView(APIView):
             OpenApiParameter("format", str, enum=["ccv3", "ccv2"]),
             OpenApiParameter("as", str, enum=["json", "png", "charx"]),
         ],
-        responses=PersonaExportOut,
+        responses={
+            (200, "application/json"): PersonaExportOut,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "application/zip"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request, persona_id: str):
         """The persona as a Character Card (same as persona.export): ``{card}`` JSON, or the
