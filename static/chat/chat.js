@@ -436,8 +436,12 @@ async function subscribe(persona) {
 
 function renderTranscript(persona, messages) {
   const items = [];
+  state.greetingIndex = null;
+  state.fresh = messages.length === 0;
   if (messages.length === 0 && persona.greeting) {
-    items.push(bubble("assistant", persona.name, persona.greeting, "greeting"));
+    const greeting = bubble("assistant", persona.name, persona.greeting, "greeting");
+    items.push(greeting);
+    offerGreetings(persona, greeting);
   }
   for (const m of messages) {
     const who = m.role === "user" ? m.speaker || config.participant_name : persona.name;
@@ -468,6 +472,84 @@ function scrollToEnd() {
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
+// A card's alternate greetings: pick the one that opens a new conversation (greeting_index).
+async function offerGreetings(persona, greetingBubble) {
+  let card;
+  try {
+    card = (await rpc.call("persona.export", { persona_id: persona.id, format: "ccv3" })).card;
+  } catch {
+    return;
+  }
+  const alternates = (card?.data?.alternate_greetings || []).filter((g) => g);
+  if (!alternates.length || state.current?.id !== persona.id || !state.fresh) return;
+  const options = [persona.greeting, ...alternates];
+  const select = el(
+    "select",
+    { id: "greeting-select", "aria-label": "Greeting" },
+    ...options.map((text, i) =>
+      el("option", { value: String(i), text: i === 0 ? "Greeting" : `Alternate greeting ${i}` }),
+    ),
+  );
+  select.addEventListener("change", () => {
+    state.greetingIndex = Number(select.value);
+    greetingBubble.querySelector(".msg-body").textContent = options[state.greetingIndex];
+  });
+  greetingBubble.append(select);
+}
+
+// Drop a card (.png, .charx, .json) anywhere on the page to import it (staff or dev mode only:
+// the page is served to nobody else).
+function base64Of(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+async function importCard(file) {
+  clearError();
+  const buffer = await file.arrayBuffer();
+  const head = new Uint8Array(buffer.slice(0, 4));
+  let params;
+  if (head[0] === 0x89 && head[1] === 0x50) params = { png_base64: base64Of(buffer) };
+  else if (head[0] === 0x50 && head[1] === 0x4b) params = { charx_base64: base64Of(buffer) };
+  else {
+    try {
+      params = { card: JSON.parse(new TextDecoder().decode(buffer)) };
+    } catch {
+      showError(new Error("not a card: drop a .png, .charx or .json file"), "Importing a card");
+      return;
+    }
+  }
+  try {
+    const persona = await rpc.call("persona.import", params);
+    await loadPersonas();
+    const listed = state.personas.find((p) => p.id === persona.id) || persona;
+    await selectPersona(listed);
+  } catch (error) {
+    showError(error, `Importing ${file.name}`);
+  }
+}
+
+document.addEventListener("dragover", (event) => {
+  if (event.dataTransfer?.types?.includes("Files")) {
+    event.preventDefault();
+    document.body.dataset.dropping = "true";
+  }
+});
+document.addEventListener("dragleave", () => {
+  delete document.body.dataset.dropping;
+});
+document.addEventListener("drop", (event) => {
+  const file = event.dataTransfer?.files?.[0];
+  if (!file) return;
+  event.preventDefault();
+  delete document.body.dataset.dropping;
+  importCard(file);
+});
+
 async function sendMessage(text) {
   const persona = state.current;
   if (!persona || state.streaming || !text.trim()) return;
@@ -484,6 +566,9 @@ async function sendMessage(text) {
   updateComposer();
   ui.input.value = "";
   const generation = state.selecting;
+  // the first message of a new conversation carries the chosen greeting
+  const opening = state.fresh && state.greetingIndex ? { greeting_index: state.greetingIndex } : {};
+  state.fresh = false;
   try {
     const result = await rpc.call(
       "conversation.send_message",
@@ -493,6 +578,7 @@ async function sendMessage(text) {
         sender: config.participant_id,
         sender_name: config.participant_name,
         stream: true,
+        ...opening,
       },
       {
         onId: (id) => {
