@@ -41,7 +41,7 @@ from conversations.schemas import (
 from conversations.serializers import conversation_data, message_data
 from personamcp import errors
 from personamcp.api import parse, parse_query
-from personamcp.auth import Principal, require_persona
+from personamcp.auth import Principal, require_persona, turn_slot
 from personamcp.exceptions import DomainError, ValidationFailed
 from personamcp.logging import correlation_id
 from personas.api import resolve_persona
@@ -160,12 +160,14 @@ class SendMessageView(APIView):
             "greeting_index": params.greeting_index,
         }
         if not wants_sse:
-            return Response(services.conversation_send_message(**kwargs))
+            with turn_slot(request.principal):
+                return Response(services.conversation_send_message(**kwargs))
 
         def run(*, on_chunk, cancel_event) -> dict:
-            return services.conversation_send_message(
-                **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel_event
-            )
+            with turn_slot(request.principal):
+                return services.conversation_send_message(
+                    **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel_event
+                )
 
         is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
         body = _stream_async(run) if is_asgi else _stream_sync(run)

@@ -30,7 +30,14 @@ from conversations.exceptions import ConversationNotFound
 from llm.exceptions import LLMTimeout, LLMUnavailable
 from openai_compat.schemas import ChatCompletionRequest
 from personamcp import errors
-from personamcp.auth import Principal, bearer_token, principal_from_key, rate_limit, require
+from personamcp.auth import (
+    Principal,
+    bearer_token,
+    principal_from_key,
+    rate_limit,
+    require,
+    turn_slot,
+)
 from personamcp.exceptions import (
     Busy,
     DomainError,
@@ -197,7 +204,8 @@ def _turn_args(
     conversation_id: str | None,
     forwarded: tuple[str | None, str | None] = (None, None),
 ):
-    """Authenticate, resolve the persona and build the service's keyword arguments. Sync."""
+    """Authenticate, resolve the persona and build the service's keyword arguments: returns
+    ``(principal, kwargs)``. Sync."""
     from personas.selectors import persona_get
 
     principal = _authenticate(raw_key, "write")
@@ -217,7 +225,7 @@ def _turn_args(
     scene = "\n\n".join(
         m.text() for m in req.messages[:-1] if m.role in ("system", "developer") and m.text()
     )
-    return persona, {
+    return principal, {
         "persona": persona,
         "content": content,
         "sender": _participant(principal, req.user or forwarded[0]),
@@ -297,8 +305,11 @@ async def chat_completions(request):
     forwarded = _forwarded_user(request)
 
     def run() -> dict:
-        _, kwargs = _turn_args(_raw_key(request), req, _conversation_header(request), forwarded)
-        return conversation_send_message(**kwargs)
+        principal, kwargs = _turn_args(
+            _raw_key(request), req, _conversation_header(request), forwarded
+        )
+        with turn_slot(principal):
+            return conversation_send_message(**kwargs)
 
     try:
         result = await database_sync_to_async(run, thread_sensitive=False)()
@@ -350,10 +361,11 @@ async def _stream(request, req: ChatCompletionRequest):
         loop.call_soon_threadsafe(queue.put_nowait, ("delta", chunk))
 
     def run() -> dict:
-        _, kwargs = _turn_args(raw_key, req, conversation_id, forwarded)
-        return conversation_send_message(
-            **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel
-        )
+        principal, kwargs = _turn_args(raw_key, req, conversation_id, forwarded)
+        with turn_slot(principal):
+            return conversation_send_message(
+                **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel
+            )
 
     async def turn() -> None:
         try:

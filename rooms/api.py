@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from conversations.api import EventStreamRenderer, _stream_async, _stream_sync, participant_of
 from personamcp.api import parse, parse_query
-from personamcp.auth import require_persona
+from personamcp.auth import require_persona, turn_slot
 from personas.api import resolve_persona
 from rooms import selectors
 from rooms import services as rooms
@@ -114,15 +114,16 @@ class RoomMessagesView(APIView):
         room = _room(request, room_id)
 
         def run(*, on_chunk, cancel_event) -> dict:
-            return rooms.room_send(
-                room=room,
-                content=params.content,
-                sender=params.sender or participant_of(request.principal),
-                sender_name=params.sender_name,
-                stream=on_chunk is not None,
-                on_chunk=on_chunk,
-                cancel_event=cancel_event,
-            )
+            with turn_slot(request.principal):
+                return rooms.room_send(
+                    room=room,
+                    content=params.content,
+                    sender=params.sender or participant_of(request.principal),
+                    sender_name=params.sender_name,
+                    stream=on_chunk is not None,
+                    on_chunk=on_chunk,
+                    cancel_event=cancel_event,
+                )
 
         return _answer(request, params.stream, run)
 
