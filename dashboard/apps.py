@@ -22,6 +22,9 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import roles, signals  # noqa: F401  (signal receivers)
+        from personamcp import hooks
+
+        hooks.session_scope.provide(roles.session_scope)
 
         # After each app's permissions exist, grant the roles theirs: covers apps installed
         # after the roles migration ran (lorebooks, the audit log, anything later).

@@ -89,3 +89,19 @@ def role_names(user) -> list[str]:
     if user.is_superuser:
         return ["superuser"]
     return sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+
+
+# The API scope of each role's browser session (REST, /mcp, the chat page), from the least.
+SESSION_SCOPES = {VIEWERS: "read", AUTHORS: "write", OPERATORS: "admin"}
+
+
+def session_scope(user) -> str | None:
+    """The widest scope among the user's roles; None (unchanged: admin) for a superuser or a
+    staff user with no role, so roles only ever narrow what a session may do."""
+    if user.is_superuser:
+        return None
+    names = set(user.groups.filter(name__in=SESSION_SCOPES).values_list("name", flat=True))
+    for role in (OPERATORS, AUTHORS, VIEWERS):
+        if role in names:
+            return SESSION_SCOPES[role]
+    return None

@@ -18,6 +18,7 @@ from rest_framework import authentication, permissions
 from rest_framework.exceptions import AuthenticationFailed
 
 from personamcp import actor as audit_context
+from personamcp import hooks
 from personamcp.exceptions import Forbidden, RateLimited, Unauthenticated
 from personamcp.models import SCOPES, ApiKey, hash_key
 
@@ -70,9 +71,12 @@ def principal_from_key(raw: str) -> Principal:
 
 
 def principal_from_user(user) -> Principal | None:
-    """Staff users logged into the admin act with admin scope (the web chat page uses this)."""
+    """Staff users logged into the admin (the web chat page, the API docs) act with admin
+    scope, narrowed by their role when they have one (``hooks.session_scope``): a viewer's
+    session only reads, an author's writes, an operator's also runs bots."""
     if user is not None and getattr(user, "is_authenticated", False) and user.is_staff:
-        return Principal(name=f"staff:{user.get_username()}", scope="admin")
+        scope = hooks.session_scope(user) if hooks.session_scope.provided else None
+        return Principal(name=f"staff:{user.get_username()}", scope=scope or "admin")
     return None
 
 

@@ -34,6 +34,10 @@ class Hook:
             raise ImproperlyConfigured(f"no installed app provides the {self.name!r} hook")
         return self._func(*args, **kwargs)
 
+    @property
+    def provided(self) -> bool:
+        return self._func is not None
+
 
 class Sections:
     """Named values computed by the apps, in the order the apps were installed."""
@@ -69,3 +73,7 @@ warm_ups = Sections("warm-up")
 # Run once when a server process starts, before it serves (quick recovery work: turns left
 # pending by a process that was killed).
 server_starts = Sections("server start")
+
+# ``session_scope(user)``: the API scope a staff user's browser session acts with, or None to
+# keep the default (admin). The dashboard's roles narrow it (viewers read, authors write).
+session_scope = Hook("session_scope")
