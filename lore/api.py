@@ -10,6 +10,7 @@ from lore import operations
 from lore.schemas import (
     LorebookAttachParams,
     LorebookCreate,
+    LorebookDeletedOut,
     LorebookExportOut,
     LorebookImportParams,
     LorebookListOut,
@@ -56,6 +57,7 @@ class LorebookDetailView(APIView):
         params = parse(request, LorebookPatch)
         return Response(operations.update(request.principal, lorebook_id, params))
 
+    @extend_schema(responses=LorebookDeletedOut)
     def delete(self, request, lorebook_id: str):
         """Delete a lorebook (same as ``lorebook.delete``)."""
         return Response(operations.delete(request.principal, lorebook_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import typing
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -184,6 +185,8 @@ SSE_EVENT_SCHEMA = {
     },
 }
 POST_ERROR_STATUSES = {
+    409: "Conflict (a duplicate, a busy conversation, or a bot that has not logged in yet).",
+    502: "The Matrix homeserver refused or could not be reached (bot room actions).",
     503: "LLM backend unavailable.",
     504: "LLM backend timeout.",
 }
@@ -245,6 +248,22 @@ def _field_schema(model, name: str) -> dict | None:
 
 class PersonaAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema, with query parameter limits taken from the view's model."""
+
+    def get_operation_id(self) -> str:
+        """A GET on a collection is ``…_list``, on one item ``…_retrieve``: our views are
+        APIViews, which drf-spectacular cannot tell apart (every GET would be ``retrieve`` and
+        a collection would share its id with its items). A path served both with and without
+        the trailing slash gets ``_noslash`` on the second."""
+        operation_id = super().get_operation_id()
+        if (
+            self.method == "GET"
+            and operation_id.endswith("_retrieve")
+            and not re.search(r"\{[^}/]+\}/?$", self.path)
+        ):
+            operation_id = operation_id.removesuffix("_retrieve") + "_list"
+        if not self.path.endswith("/"):
+            operation_id += "_noslash"
+        return operation_id
 
     def _get_parameters(self):
         parameters = super()._get_parameters()

@@ -147,6 +147,7 @@ class PersonaAvatarView(APIView):
         services.persona_set_avatar(persona=persona, avatar=upload)
         return Response(detail(persona))
 
+    @extend_schema(responses=PersonaDetailOut)
     def delete(self, request, persona_id: str):
         """Remove the avatar."""
         persona = resolve_persona(request, persona_id)

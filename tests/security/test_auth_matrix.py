@@ -32,11 +32,11 @@ def _methods():
 def _alice_world(demo) -> dict:
     """Objects that belong to alice, by the param name that refers to them."""
     from bots.services import bot_create
-    from conversations import rooms
     from conversations.models import Conversation
     from lore.services import lorebook_create
     from memory.services import memory_store
     from personamcp.actor import acting
+    from rooms import services as rooms
 
     alice = demo["alice"]
     with acting("command"):
