@@ -307,6 +307,8 @@ def card_from_charx(raw: bytes, *, field: str = "charx_base64") -> tuple[dict, d
                     budget[0] -= len(chunk)
                     if len(out) > limit or budget[0] < 0:
                         raise _error(field, "the CHARX unpacks to more than its sizes say")
+        # zipfile raises NotImplementedError for a compression method it cannot unpack (and
+        # RuntimeError for an encrypted member): both are a CHARX we cannot read, not a crash.
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
             raise _error(field, f"{info.filename} cannot be read from the CHARX") from None
         return bytes(out)
