@@ -73,12 +73,36 @@ def pydantic_errors(exc: PydanticValidationError) -> list[dict[str, str]]:
     return errors
 
 
+def nul_fields(data: Any) -> list[str]:
+    """Dotted paths of the strings (values or keys) in ``data`` holding a NUL character."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", data)]  # no recursion: nesting depth is the client's
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append(path or "params")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    found.append(where)
+                stack.append((where, inner))
+        elif isinstance(value, list | tuple):
+            stack += ((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
+    return sorted(found)
+
+
 def validate(model: type[BaseModel], data: Any) -> BaseModel:
     """Validate ``data`` against ``model``; raise ``ValidationFailed`` naming each bad field."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "params", "message": "must be an object"}])
+    if nul := nul_fields(data):  # PostgreSQL text and jsonb cannot hold it: refused everywhere
+        raise ValidationFailed(
+            [{"field": f, "message": "must not contain a NUL character (\\u0000)"} for f in nul]
+        )
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:

@@ -21,7 +21,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -56,6 +55,14 @@ def _declared_length(request) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+def _read_body(request) -> bytes | None:
+    """The body, or None when over ``MAX_FRAME_BYTES``: this door's one size limit is the
+    WebSocket frame limit, not ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (which bounds the REST doors)."""
+    limit = settings.PERSONAMCP["MAX_FRAME_BYTES"]
+    body = request.read(limit + 1)  # a body without Content-Length is bounded too
+    return None if len(body) > limit else body
 
 
 def _owner(session: Session) -> str:
@@ -161,9 +168,8 @@ async def mcp_http(request):
     # Same size rule as WebSocket frames: -32600 with id null, before reading a huge body.
     if _declared_length(request) > settings.PERSONAMCP["MAX_FRAME_BYTES"]:
         return _json(dispatcher.too_large())
-    try:
-        body = request.body
-    except RequestDataTooBig:
+    body = _read_body(request)
+    if body is None:
         return _json(dispatcher.too_large())
     session_id = request.headers.get(SESSION_HEADER)
     if session_id and not await _restore(session, session_id):

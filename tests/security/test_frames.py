@@ -73,3 +73,32 @@ async def test_default_limit_is_16_mib(live_server_proc):
         await ws.send(_padded(16 * MiB + 1))
         assert json.loads(await ws.recv())["error"]["code"] == -32600
         assert (await _ping(ws))["result"]["pong"] is True
+
+
+def _post_mcp(srv, body: str, key: str, chunked: bool = False) -> dict:
+    """POST /mcp over a real socket (``chunked``: without Content-Length)."""
+    import httpx
+
+    data = body.encode()
+    content = iter([data[i : i + MiB] for i in range(0, len(data), MiB)]) if chunked else data
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    answer = httpx.post(f"{srv.http}/mcp", content=content, headers=headers, timeout=120)
+    assert answer.status_code == 200, answer.text[:300]
+    return answer.json()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_http_mcp_body_limit_is_the_frame_limit(live_server_proc, make_key, chunked):
+    """``POST /mcp`` follows PERSONAMCP_MAX_FRAME_BYTES on both sides, not Django's 5 MiB
+    DATA_UPLOAD_MAX_MEMORY_SIZE (which bounds the REST doors)."""
+    key = make_key("write")
+    srv = live_server_proc()  # the default 16 MiB
+    for size in (6 * MiB, 16 * MiB):  # over Django's 5 MiB, at most the frame limit
+        answer = _post_mcp(srv, _padded(size), key, chunked)
+        assert answer["id"] == 7 and answer["error"]["code"] == -32602, answer  # processed
+    answer = _post_mcp(srv, _padded(16 * MiB + 1), key, chunked)
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+    assert "larger than" in answer["error"]["message"]
+    small = live_server_proc({"PERSONAMCP_MAX_FRAME_BYTES": str(MiB)})
+    assert _post_mcp(small, _padded(MiB), key, chunked)["id"] == 7
+    assert _post_mcp(small, _padded(MiB + 1), key, chunked)["error"]["code"] == -32600
