@@ -59,6 +59,8 @@ class PromptInput:
     history: list[PromptTurn] = field(default_factory=list)  # oldest first
     budget_tokens: int = 3000
     card: Any = None  # lore.prompting.CardPieces: card fields and activated lore
+    goals: list[str] = field(default_factory=list)  # active goals, most important first
+    instructions: list[str] = field(default_factory=list)  # this turn only (fired triggers)
 
 
 @dataclass
@@ -159,6 +161,12 @@ def relationship_section(relationship: dict[str, Any] | None, sender_name: str) 
     )
 
 
+def goals_section(goals: list[str]) -> str:
+    if not goals:
+        return ""
+    return "Your current goals (most important first):\n" + "\n".join(f"- {g}" for g in goals)
+
+
 def _shorten(text: str, max_tokens: int) -> str:
     max_chars = max(0, max_tokens * 4)
     return text if len(text) <= max_chars else text[: max(0, max_chars - 1)] + "…"
@@ -235,6 +243,7 @@ def build_prompt(data: PromptInput) -> Prompt:
             _card_section(data),
             state_section(data.state),
             relationship_section(data.relationship, data.sender_name),
+            _shorten(goals_section(data.goals), max(16, data.budget_tokens // 8)),
             context_section(data.context, max(16, data.budget_tokens // 4)),
         )
         if part
@@ -270,6 +279,8 @@ def build_prompt(data: PromptInput) -> Prompt:
         f"\n\nYou are talking with {sender}. Reply in character, in your own voice, "
         "in a few sentences."
     )
+    if data.instructions:
+        system += "\n\nFor this reply: " + " ".join(data.instructions)
     remaining = max(
         0,
         data.budget_tokens - _tokens(system) - _tokens(data.message) - estimate_tokens(extra_text),

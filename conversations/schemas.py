@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
+from goals.schemas import TriggerFiredOut
 from personamcp.schemas import Out, Params
 from personas.schemas import PersonaRef
 
@@ -47,6 +48,7 @@ class TimingOut(Out):
     persistence_ms: float = 0.0
     lore_ms: float = 0.0
     first_chunk_ms: float | None = None
+    triggers_ms: float = 0.0  # trigger conditions and intents (goals)
     lore_ms: float = 0.0  # lorebook scanning and macros (part of prompt_ms)
 
 
@@ -64,6 +66,7 @@ class SendMessageOut(Out):
     emotion: str
     memories_used: list[MemoryUsedOut]
     lore_used: list[LoreUsedOut]
+    triggers_fired: list[TriggerFiredOut]
     usage: UsageOut
     timing: TimingOut
 

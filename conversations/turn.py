@@ -7,10 +7,14 @@ holds the conversation's turn lock:
    message stored at once with status ``pending`` (owned by this process, with a lease), so a
    server killed mid-turn never loses what it accepted;
 2. ``retrieve``: embed the message, find the memories;
-3. ``build_prompt``: the chat messages within the token budget, and the offline hints;
-4. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
-   timeouts, keeping the lock and the lease fresh on long streams;
-5. ``store_turn``: in one short transaction, the reply and the user message's final status.
+3. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
+   (``goals.services``): their instructions, verbatim line, actions and goal changes;
+4. ``build_prompt``: the chat messages within the token budget (active goals included), and
+   the offline hints;
+5. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
+   timeouts, keeping the lock and the lease fresh on long streams; a fired ``say`` trigger's
+   line is the reply instead, with no LLM call;
+6. ``store_turn``: in one short transaction, the reply and the user message's final status.
 
 ``turn_result`` builds the result (the one place it is built). To extend a turn, add a field
 to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a step to
@@ -19,6 +23,7 @@ to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a st
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +117,8 @@ class Turn:
         default_factory=lambda: {"embedding_ms": 0.0, "retrieval_ms": 0.0, "persistence_ms": 0.0}
     )
     user_message: Message | None = None
+    triggers_fired: list[dict] = field(default_factory=list)  # goals.schemas.TriggerFiredOut
+    verbatim: str | None = None  # a fired trigger's ``say``: the reply, word for word
     state: PersonaState | None = None
     relationship: Relationship | None = None
     scored: list[Any] = field(default_factory=list)  # memory.selectors.ScoredMemory
@@ -224,6 +231,27 @@ def retrieve(turn: Turn) -> None:
     ]
 
 
+def fire_triggers(turn: Turn) -> None:
+    """Fire the persona's triggers for this message; a ``say`` line becomes the reply."""
+    from goals.services import Situation, triggers_fire
+
+    start = time.perf_counter()
+    turn.triggers_fired = triggers_fire(
+        persona=turn.persona,
+        situation=Situation(
+            text=turn.request.content,
+            mood=float(turn.state.mood),
+            stage=turn.relationship.stage,
+            conversation_id=str(turn.conversation.id),
+        ),
+    )
+    said = [f["then"]["say"] for f in turn.triggers_fired if f["then"].get("say")]
+    if said:
+        turn.verbatim = said[0]
+    turn.extra["triggers_fired"] = turn.triggers_fired
+    turn.timing["triggers_ms"] = ms_since(start)
+
+
 def persona_card(persona: Persona) -> dict:
     return {
         "name": persona.name,
@@ -291,6 +319,10 @@ def build_prompt(turn: Turn) -> None:
             ),
             budget_tokens=int(conf("CONVERSATION_PROMPT_BUDGET", 3000)),
             card=turn.lore.pieces,
+            goals=_goal_lines(turn.persona),
+            instructions=[
+                f["then"]["instruct"] for f in turn.triggers_fired if f["then"].get("instruct")
+            ],
         )
     )
     used = set(turn.prompt.memory_ids)
@@ -308,6 +340,24 @@ def build_prompt(turn: Turn) -> None:
     turn.timing["prompt_ms"] = ms_since(start)
 
 
+def _goal_lines(persona: Persona) -> list[str]:
+    from goals.selectors import goals_active
+
+    return [
+        g.text + (f" (done when: {g.completion})" if g.completion else "")
+        for g in goals_active(persona=persona)
+    ]
+
+
+def verbatim_stream(text: str) -> LLMStream:
+    """A fired trigger's line as a stream (word by word), so streaming clients get chunks."""
+    from llm import estimate_tokens
+
+    result = LLMStream(iter(re.findall(r"\S+\s*", text)))
+    result.usage = {"prompt_tokens": 0, "completion_tokens": estimate_tokens(text)}
+    return result
+
+
 def generate(turn: Turn) -> None:
     """Call the LLM; a backend failure or a cancel is recorded on the turn, not raised."""
     r = turn.request
@@ -316,13 +366,16 @@ def generate(turn: Turn) -> None:
     turn.timing["first_chunk_ms"] = None
     llm_stream: LLMStream | StopAtSequences | None = None
     try:
-        llm_stream = turn.provider.stream(
-            turn.prompt.messages,
-            cancel_event=r.cancel_event,
-            max_tokens=r.max_tokens or int(conf("LLM_MAX_TOKENS", 0)) or None,
-            temperature=r.temperature,
-            hints=turn.hints,
-        )
+        if turn.verbatim is not None:
+            llm_stream = verbatim_stream(turn.verbatim)
+        else:
+            llm_stream = turn.provider.stream(
+                turn.prompt.messages,
+                cancel_event=r.cancel_event,
+                max_tokens=r.max_tokens or int(conf("LLM_MAX_TOKENS", 0)) or None,
+                temperature=r.temperature,
+                hints=turn.hints,
+            )
         if r.stop:
             llm_stream = StopAtSequences(llm_stream, r.stop)
         for index, delta in enumerate(llm_stream):
@@ -386,6 +439,8 @@ def store_turn(turn: Turn) -> None:
                 "provider": provider.name,
                 "model": provider.model,
                 "sender": turn.request.sender,  # who said it (rooms: many speakers)
+                "triggers_fired": turn.triggers_fired,
+                "verbatim": turn.verbatim is not None,
             },
             memories_used=_memories_used(turn),
             timings=dict(turn.timing),
@@ -404,6 +459,7 @@ def store_turn(turn: Turn) -> None:
 TURN_STEPS: tuple[Callable[[Turn], None], ...] = (
     prepare_turn,
     retrieve,
+    fire_triggers,
     build_prompt,
     generate,
     store_turn,

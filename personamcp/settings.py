@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "bots",
     "openai_compat",
     "lore",
+    "goals",
     "dashboard",
     "audit",
 ]

@@ -28,6 +28,7 @@ api_patterns = [
     path("", include("rooms.urls")),
     path("", include("bots.urls")),
     path("", include("lore.urls")),
+    path("", include("goals.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(
         "docs/",

@@ -13,6 +13,13 @@ Set ``server.mode`` to shape the next answers:
 - ``no_done``: a clean end of stream without the final done marker;
 - ``hold``: the request is received (``server.held`` is set), the answer waits until the test
   sets ``server.gate``, then it is sent as in ``ok``.
+
+``server.answer(body) -> str | None`` (optional) picks the reply text of one request (None:
+``server.reply``), e.g. to answer a classifier's question differently from a chat turn.
+``server.tool_calls`` (a list of ``{"name", "arguments"}``; ``arguments`` a dict, or a string
+sent as it is) are returned as tool calls to a request that offers ``tools``, in the
+backend's own wire format: OpenAI ``tool_calls`` deltas (the arguments JSON in fragments,
+``finish_reason: "tool_calls"``) or Ollama ``message.tool_calls`` (arguments as an object).
 """
 
 from __future__ import annotations
@@ -70,8 +77,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
             return
+        text = fake.text_for(body)
+        calls = fake.tool_calls if body.get("tools") else []
         if not body.get("stream"):
-            self._complete(fake)
+            self._complete(fake, text, calls)
             return
         self.send_response(200)
         ctype = "application/x-ndjson" if fake.kind == "ollama" else "text/event-stream"
@@ -79,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
-        pieces = fake.pieces()
+        pieces = fake.pieces(text)
         try:
             for i, piece in enumerate(pieces):
                 if fake.mode == "stall" and i == 1:
@@ -97,30 +106,47 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chunk(fake.encode_delta(piece))
                 if fake.mode == "slow":
                     time.sleep(fake.delay)
+            for chunk in fake.encode_tool_calls(calls):
+                self._chunk(chunk)
             if fake.mode != "no_done":
-                self._chunk(fake.encode_final())
+                self._chunk(fake.encode_final(bool(calls)))
             self._end()
         except (BrokenPipeError, ConnectionResetError, OSError):
             fake.client_disconnects += 1
 
-    def _complete(self, fake: FakeLLMServer) -> None:
+    def _complete(self, fake: FakeLLMServer, text: str, calls: list[dict]) -> None:
         if fake.kind == "ollama":
+            message = {"role": "assistant", "content": text}
+            if calls:
+                message["tool_calls"] = [
+                    {"function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls
+                ]
             data = {
                 "model": "fake",
-                "message": {"role": "assistant", "content": fake.reply},
+                "message": message,
                 "done": True,
                 "prompt_eval_count": fake.prompt_tokens,
                 "eval_count": fake.completion_tokens,
             }
         else:
+            message = {"role": "assistant", "content": text}
+            if calls:
+                message["tool_calls"] = [
+                    {
+                        "id": f"call_{i}",
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": _args_text(c)},
+                    }
+                    for i, c in enumerate(calls)
+                ]
             data = {
                 "id": "cmpl-1",
                 "object": "chat.completion",
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": fake.reply},
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": "tool_calls" if calls else "stop",
                     }
                 ],
                 "usage": {
@@ -142,6 +168,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _end(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _args_text(call: dict) -> str:
+    args = call["arguments"]
+    return args if isinstance(args, str) else json.dumps(args)
 
 
 class _Server(ThreadingHTTPServer):
@@ -170,6 +201,8 @@ class FakeLLMServer:
         self.prompt_tokens = 42
         self.completion_tokens = 7
         self.requests: list[dict] = []
+        self.answer = None  # body -> reply text or None
+        self.tool_calls: list[dict] = []
         self.client_disconnects = 0
         self.held = threading.Event()
         self.gate = threading.Event()
@@ -184,8 +217,48 @@ class FakeLLMServer:
         base = f"http://127.0.0.1:{self.port}"
         return base if self.kind == "ollama" else base + "/v1"
 
-    def pieces(self) -> list[str]:
-        return re.findall(r"\S+\s*", self.reply)
+    def text_for(self, body: dict) -> str:
+        found = self.answer(body) if self.answer is not None else None
+        return self.reply if found is None else found
+
+    def pieces(self, text: str | None = None) -> list[str]:
+        return re.findall(r"\S+\s*", self.reply if text is None else text)
+
+    def encode_tool_calls(self, calls: list[dict]) -> list[bytes]:
+        """The tool calls as stream chunks of this wire format."""
+        if not calls:
+            return []
+        if self.kind == "ollama":
+            line = {
+                "model": "fake",
+                "message": {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {"function": {"name": c["name"], "arguments": c["arguments"]}}
+                        for c in calls
+                    ],
+                },
+                "done": False,
+            }
+            return [(json.dumps(line) + "\n").encode()]
+        chunks = []
+        for i, call in enumerate(calls):
+            text = _args_text(call)
+            half = len(text) // 2
+            first = {"index": i, "id": f"call_{i}", "type": "function"}
+            first["function"] = {"name": call["name"], "arguments": text[:half]}
+            rest = {"index": i, "function": {"arguments": text[half:]}}
+            for delta in (first, rest):
+                event = {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "choices": [
+                        {"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}
+                    ],
+                }
+                chunks.append(f"data: {json.dumps(event)}\n\n".encode())
+        return chunks
 
     def encode_delta(self, piece: str) -> bytes:
         if self.kind == "ollama":
@@ -202,7 +275,7 @@ class FakeLLMServer:
         }
         return f"data: {json.dumps(event)}\n\n".encode()
 
-    def encode_final(self) -> bytes:
+    def encode_final(self, tools: bool = False) -> bytes:
         if self.kind == "ollama":
             line = {
                 "model": "fake",
@@ -216,7 +289,9 @@ class FakeLLMServer:
         stop = {
             "id": "c1",
             "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "delta": {}, "finish_reason": "tool_calls" if tools else "stop"}
+            ],
         }
         usage = {
             "id": "c1",

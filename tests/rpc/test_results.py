@@ -84,6 +84,28 @@ def _calls(s: dict) -> list[tuple[str, object]]:
         ("lorebook.export", lambda: {"lorebook_id": s["lorebook.create"]["id"]}),
         ("lorebook.import", lambda: {"data": s["lorebook.export"]["data"], "name": "Copy"}),
         ("lorebook.delete", lambda: {"lorebook_id": s["lorebook.create"]["id"]}),
+        (
+            "trigger.create",
+            {
+                "persona_id": "alice",
+                "name": "tide",
+                "when": {"keywords": ["tide"]},
+                "then": {"instruct": "Talk about the sea.", "action": "wave"},
+            },
+        ),
+        ("trigger.list", {"persona_id": "alice"}),
+        ("goal.set", {"persona_id": "alice", "goal": "Mend the nets", "priority": 2}),
+        ("goal.list", {"persona_id": "alice"}),
+        (
+            "conversation.send_message",
+            {
+                "persona_id": "alice",
+                "content": "When is the tide?",
+                "sender": "shape-check",
+            },
+        ),
+        ("goal.complete", lambda: {"persona_id": "alice", "goal": s["goal.set"]["id"]}),
+        ("trigger.delete", lambda: {"trigger_id": s["trigger.create"]["id"]}),
         ("bot.list", {}),
         ("bot.status", lambda: {"bot_id": s["bot_id"]}),
         ("bot.logs", lambda: {"bot_id": s["bot_id"]}),
