@@ -38,7 +38,6 @@ from conversations.schemas import (
     SendMessageOut,
     SendMessageParams,
 )
-from conversations.serializers import conversation_data, message_data
 from personamcp import errors
 from personamcp.api import parse, parse_query
 from personamcp.auth import Principal, require_persona, turn_slot
@@ -183,20 +182,22 @@ class ConversationListView(APIView):
             OpenApiParameter("persona", str),
             OpenApiParameter("participant", str),
             OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
         ],
         responses=ListOut,
     )
     def get(self, request):
-        """Conversations, most recently active first (same as ``conversation.list``)."""
+        """Conversations, most recently active first, paged (same as ``conversation.list``)."""
         params = parse_query(request, ListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
-        conversations = selectors.conversation_list(
+        conversations, next_cursor = selectors.conversation_list(
             persona=persona,
             participant=params.participant,
             persona_ids=request.principal.persona_ids,
             limit=params.limit,
+            cursor=params.cursor,
         )
-        return Response({"conversations": [conversation_data(c) for c in conversations]})
+        return Response(ListOut.dump({"conversations": conversations, "next_cursor": next_cursor}))
 
 
 def _conversation(request, conversation_id: str):
@@ -217,19 +218,14 @@ class ConversationMessagesView(APIView):
         messages = selectors.message_history(
             conversation=conversation, limit=params.limit, before=params.before
         )
-        return Response(
-            {
-                "conversation_id": str(conversation.id),
-                "messages": [message_data(m) for m in messages],
-            }
-        )
+        return Response(HistoryOut.dump({"conversation_id": conversation.id, "messages": messages}))
 
 
 class ConversationDetailView(APIView):
     @extend_schema(responses=ConversationOut)
     def get(self, request, conversation_id: str):
         """One conversation."""
-        return Response(conversation_data(_conversation(request, conversation_id)))
+        return Response(ConversationOut.dump(_conversation(request, conversation_id)))
 
 
 class ConversationEndView(APIView):

@@ -17,7 +17,6 @@ from conversations.schemas import (
     SendMessageOut,
     SendMessageParams,
 )
-from conversations.serializers import conversation_data, message_data
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
 
@@ -93,26 +92,25 @@ def conversation_history(ctx: RpcContext, params: HistoryParams) -> dict:
     messages = selectors.message_history(
         conversation=conversation, limit=params.limit, before=params.before
     )
-    return {
-        "conversation_id": str(conversation.id),
-        "messages": [message_data(m) for m in messages],
-    }
+    return HistoryOut.dump({"conversation_id": conversation.id, "messages": messages})
 
 
 @rpc_method("conversation.list", params=ListParams, result=ListOut)
 def conversation_list(ctx: RpcContext, params: ListParams) -> dict:
-    """Conversations of a persona (default: the active one, else all the key may see)."""
+    """Conversations of a persona (default: the active one, else all the key may see), most
+    recently active first, paged by ``cursor`` (the ``next_cursor`` of the page before)."""
     persona = None
     if params.persona_id or ctx.session.active_persona_id:
         persona = ctx.resolve_persona(params.persona_id)
     principal = ctx.principal
-    conversations = selectors.conversation_list(
+    conversations, next_cursor = selectors.conversation_list(
         persona=persona,
         participant=params.participant,
         persona_ids=principal.persona_ids if principal is not None else None,
         limit=params.limit,
+        cursor=params.cursor,
     )
-    return {"conversations": [conversation_data(c) for c in conversations]}
+    return ListOut.dump({"conversations": conversations, "next_cursor": next_cursor})
 
 
 @rpc_method("conversation.end", params=EndParams, result=EndOut, scope="write")

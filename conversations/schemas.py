@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import AliasChoices, AliasPath, Field, StringConstraints
 
 from goals.schemas import TriggerFiredOut
-from personamcp.schemas import Out, Params
+from personamcp.schemas import Cursor, Out, Params, StrId
 from personas.schemas import PersonaRef
 
 ParticipantStr = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -46,10 +46,9 @@ class TimingOut(Out):
     embedding_ms: float = 0.0
     prompt_ms: float = 0.0
     persistence_ms: float = 0.0
-    lore_ms: float = 0.0
-    first_chunk_ms: float | None = None
     triggers_ms: float = 0.0  # trigger conditions and intents (goals)
     lore_ms: float = 0.0  # lorebook scanning and macros (part of prompt_ms)
+    first_chunk_ms: float | None = None
 
 
 class LoreUsedOut(Out):
@@ -86,6 +85,8 @@ class HistoryParams(Params):
 
 
 class MessageOut(Out):
+    """A message of a conversation: ``MessageOut.dump(message)``."""
+
     id: int
     role: str
     speaker: str
@@ -95,7 +96,7 @@ class MessageOut(Out):
 
 
 class HistoryOut(Out):
-    conversation_id: str
+    conversation_id: StrId
     messages: list[MessageOut]
 
 
@@ -103,12 +104,17 @@ class ListParams(Params):
     persona_id: PersonaRef | None = None
     participant: ParticipantStr | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
 
 
 class ConversationOut(Out):
-    id: str
-    persona_id: str
-    persona_slug: str
+    """A conversation: ``ConversationOut.dump(conversation)`` (its persona selected with it)."""
+
+    id: StrId
+    persona_id: StrId
+    persona_slug: str = Field(
+        validation_alias=AliasChoices("persona_slug", AliasPath("persona", "slug"))
+    )
     participant: str
     participant_name: str
     platform: str
@@ -121,6 +127,7 @@ class ConversationOut(Out):
 
 class ListOut(Out):
     conversations: list[ConversationOut]
+    next_cursor: str | None
 
 
 class EndParams(Params):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from django.db.models.functions import Coalesce
+
 from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
+from personamcp.pagination import paginate
 from personas.models import Persona
 
 
@@ -36,8 +39,10 @@ def conversation_list(
     participant: str | None = None,
     persona_ids: frozenset[str] | None = None,
     limit: int = 50,
-) -> list[Conversation]:
-    """Conversations, most recently active first; ``persona_ids`` restricts to those personas."""
+    cursor: str | None = None,
+) -> tuple[list[Conversation], str | None]:
+    """One page of conversations, most recently active first (the last message, else the
+    start), and the cursor of the next page; ``persona_ids`` restricts to those personas."""
     qs = Conversation.objects.select_related("persona")
     if persona is not None:
         qs = qs.filter(persona=persona)
@@ -45,7 +50,8 @@ def conversation_list(
         qs = qs.filter(participant=participant)
     if persona_ids is not None:
         qs = qs.filter(persona_id__in=list(persona_ids))
-    return list(qs.order_by("-last_message_at", "-started_at")[:limit])
+    qs = qs.annotate(active_at=Coalesce("last_message_at", "started_at"))
+    return paginate(qs, order="-active_at", limit=limit, cursor=cursor)
 
 
 def message_history(

@@ -6,6 +6,9 @@ rows, whatever is inserted meanwhile. Filters (search, a restricted key's person
 applied to the queryset *before* it is paged, so a page is never short while more rows follow.
 
     items, next_cursor = paginate(qs, order="name", limit=params.limit, cursor=params.cursor)
+
+The order field must not be null; a nullable one is ordered through a non-null annotation
+(``qs.annotate(active_at=Coalesce("last_message_at", "started_at"))``, ``order="-active_at"``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 
 from personamcp.exceptions import ValidationFailed
 
@@ -38,15 +41,23 @@ def encode_cursor(obj: Model, field: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(model: type[Model], field: str, cursor: str) -> tuple[Any, Any]:
-    """``(order value, pk)`` of a cursor, parsed by the model's own field types."""
+def _order_field(queryset: QuerySet, name: str) -> Field:
+    """The model field ordering the pages, or the output field of the annotation ``name``."""
+    annotation = queryset.query.annotations.get(name)
+    if annotation is not None:
+        return annotation.output_field
+    return queryset.model._meta.get_field(name)
+
+
+def decode_cursor(queryset: QuerySet, field: str, cursor: str) -> tuple[Any, Any]:
+    """``(order value, pk)`` of a cursor, parsed by the queryset's own field types."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        meta = model._meta
-        if value is not None:
-            value = meta.get_field(field).to_python(value)
-        return value, meta.pk.to_python(pk)
+        if value is None:  # order fields are never null: not a cursor of ours
+            raise ValueError(cursor)
+        value = _order_field(queryset, field).to_python(value)
+        return value, queryset.model._meta.pk.to_python(pk)
     except (ValueError, TypeError, ValidationError, json.JSONDecodeError):
         raise _invalid() from None
 
@@ -62,7 +73,7 @@ def paginate(
     field = order.lstrip("-")
     pk = queryset.model._meta.pk.name
     if cursor:
-        value, last_pk = decode_cursor(queryset.model, field, cursor)
+        value, last_pk = decode_cursor(queryset, field, cursor)
         op = "lt" if descending else "gt"
         queryset = queryset.filter(
             Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"{pk}__{op}": last_pk})

@@ -51,6 +51,8 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 SignedUnit = Annotated[float, Field(ge=-1.0, le=1.0)]
 ShortStr = Annotated[str, StringConstraints(max_length=200)]
 Limit = Annotated[int, Field(ge=1, le=200)]
+# The opaque ``cursor`` of a paged list (personamcp.pagination); ``next_cursor`` of the last page.
+Cursor = Annotated[str, StringConstraints(max_length=400)]
 # Output types: primary keys (UUIDs, ints) are strings on the wire; scores are rounded.
 StrId = Annotated[str, BeforeValidator(str)]
 OptionalStrId = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from pydantic import StringConstraints
+from pydantic import RootModel, StringConstraints
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from personamcp.api import parse
+from personamcp.api import parse, parse_query
 from personamcp.exceptions import ValidationFailed
 from personamcp.schemas import Params, validate
 from personas import relationships
@@ -17,6 +17,7 @@ from personas.api import resolve_persona
 from personas.relationship_rpc import (
     CompatibilityOut,
     RelationshipListOut,
+    RelationshipListParams,
     RelationshipOut,
     RelationshipUpdateParams,
     relationships_of,
@@ -26,6 +27,10 @@ from personas.selectors import persona_get
 
 class CompatibilityParamsQuery(Params):
     other: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RelationshipOrListOut(RootModel[RelationshipOut | RelationshipListOut]):
+    """``GET /api/relationships/``: one relationship with ``?other=``, else a page of them."""
 
 
 def _persona_param(request):
@@ -42,16 +47,19 @@ class RelationshipView(APIView):
             OpenApiParameter(
                 "other", str, description="persona id/slug or participant id; absent: list all"
             ),
+            OpenApiParameter("limit", int, description="the list: page size"),
+            OpenApiParameter("cursor", str, description="the list: next_cursor of the last page"),
         ],
-        responses={200: RelationshipOut},
+        responses={200: RelationshipOrListOut},
     )
     def get(self, request):
         """One relationship (``?persona=&other=``, like ``relationship.get``) or all of them
-        (``?persona=`` only, like ``relationship.list``)."""
+        (``?persona=`` only, like ``relationship.list``, paged)."""
+        params = parse_query(request, RelationshipListParams, persona_id=None)
         persona = _persona_param(request)
         other = request.query_params.get("other") or request.query_params.get("other_id")
         if not other:
-            return Response(relationships_of(persona))
+            return Response(relationships_of(persona, params))
         return Response(
             RelationshipOut.dump(relationships.relationship_get(persona=persona, other_id=other))
         )
@@ -74,10 +82,14 @@ class RelationshipView(APIView):
 
 
 class RelationshipListView(APIView):
-    @extend_schema(responses=RelationshipListOut)
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses=RelationshipListOut,
+    )
     def get(self, request, persona_id: str):
-        """Every relationship of a persona (same as ``relationship.list``)."""
-        return Response(relationships_of(resolve_persona(request, persona_id)))
+        """The relationships of a persona, paged (same as ``relationship.list``)."""
+        params = parse_query(request, RelationshipListParams, persona_id=persona_id)
+        return Response(relationships_of(resolve_persona(request, persona_id), params))
 
 
 class CompatibilityView(APIView):

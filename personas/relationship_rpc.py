@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
-from personamcp.schemas import Out, Params, SignedUnit, StrId
+from personamcp.schemas import Cursor, Limit, Out, Params, SignedUnit, StrId
 from personas import relationships
 from personas.schemas import PersonaRef
 from personas.selectors import persona_get
@@ -40,10 +40,13 @@ class RelationshipGetParams(Params):
 
 class RelationshipListParams(Params):
     persona_id: PersonaRef | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
 
 
 class RelationshipListOut(Out):
     relationships: list[RelationshipOut]
+    next_cursor: str | None
 
 
 class RelationshipUpdateParams(Params):
@@ -66,10 +69,12 @@ class CompatibilityOut(Out):
     shared_interests: list[str] = Field(default_factory=list)
 
 
-def relationships_of(persona) -> dict:
-    """The ``relationship.list`` result of a persona (also ``GET /api/relationships/``)."""
-    found = relationships.relationship_list(persona=persona)
-    return RelationshipListOut.dump({"relationships": found})
+def relationships_of(persona, params: RelationshipListParams) -> dict:
+    """A page of ``relationship.list`` for a persona (also ``GET /api/relationships/``)."""
+    found, next_cursor = relationships.relationship_list(
+        persona=persona, limit=params.limit, cursor=params.cursor
+    )
+    return RelationshipListOut.dump({"relationships": found, "next_cursor": next_cursor})
 
 
 @rpc_method("relationship.get", params=RelationshipGetParams, result=RelationshipOut)
@@ -86,8 +91,9 @@ def relationship_get(ctx: RpcContext, params: RelationshipGetParams) -> dict:
 
 @rpc_method("relationship.list", params=RelationshipListParams, result=RelationshipListOut)
 def relationship_list(ctx: RpcContext, params: RelationshipListParams) -> dict:
-    """Every relationship of a persona, most recent interaction first."""
-    return relationships_of(ctx.resolve_persona(params.persona_id))
+    """The relationships of a persona, most recent interaction first, paged by ``cursor``
+    (the ``next_cursor`` of the page before)."""
+    return relationships_of(ctx.resolve_persona(params.persona_id), params)
 
 
 @rpc_method(

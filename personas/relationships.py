@@ -26,8 +26,10 @@ from __future__ import annotations
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from personamcp.pagination import paginate
 from personas.models import TRAITS, Persona, Relationship
 
 Stage = Relationship.Stage
@@ -114,13 +116,15 @@ def relationship_get_for_participant(*, persona: Persona, participant: str) -> R
     )
 
 
-def relationship_list(*, persona: Persona) -> list[Relationship]:
-    """Every relationship of the persona, most recent interaction first."""
-    return list(
-        Relationship.objects.filter(persona=persona)
-        .select_related("persona")
-        .order_by("-last_interaction_at", "other_id")
+def relationship_list(
+    *, persona: Persona, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Relationship], str | None]:
+    """One page of the persona's relationships, most recent interaction (else creation)
+    first, and the cursor of the next page."""
+    qs = Relationship.objects.filter(persona=persona).annotate(
+        active_at=Coalesce("last_interaction_at", "created_at")
     )
+    return paginate(qs, order="-active_at", limit=limit, cursor=cursor)
 
 
 def relationship_compatibility(*, persona: Persona, other: Persona) -> dict:

@@ -60,17 +60,24 @@ def _answer(request, stream: bool, run) -> Response | StreamingHttpResponse:
 class RoomListView(APIView):
     @extend_schema(
         operation_id="rooms_list",
-        parameters=[OpenApiParameter("persona", str), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter("persona", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
         responses=RoomListOut,
     )
     def get(self, request):
-        """Rooms, newest first (same as ``room.list``)."""
+        """Rooms, newest first, paged (same as ``room.list``)."""
         params = parse_query(request, RoomListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
-        found = selectors.room_list(
-            persona=persona, persona_ids=request.principal.persona_ids, limit=params.limit
+        found, next_cursor = selectors.room_list(
+            persona=persona,
+            persona_ids=request.principal.persona_ids,
+            limit=params.limit,
+            cursor=params.cursor,
         )
-        return Response({"rooms": [rooms.room_data(r) for r in found]})
+        return Response(RoomListOut.dump({"rooms": found, "next_cursor": next_cursor}))
 
     @extend_schema(request=RoomCreateParams, responses={201: RoomOut})
     def post(self, request):
@@ -81,14 +88,14 @@ class RoomListView(APIView):
             check=lambda p: require_persona(request.principal, str(p.id)),
         )
         room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
-        return Response(rooms.room_data(room), status=201)
+        return Response(RoomOut.dump(room), status=201)
 
 
 class RoomDetailView(APIView):
     @extend_schema(responses=RoomOut)
     def get(self, request, room_id: str):
         """One room (same as ``room.get``)."""
-        return Response(rooms.room_data(_room(request, room_id)))
+        return Response(RoomOut.dump(_room(request, room_id)))
 
 
 class RoomMessagesView(APIView):
@@ -103,9 +110,7 @@ class RoomMessagesView(APIView):
         params = parse_query(request, RoomHistoryParams, room_id=room_id)
         room = _room(request, room_id)
         lines = selectors.room_history(room=room, limit=params.limit, before=params.before)
-        return Response(
-            {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
-        )
+        return Response(RoomHistoryOut.dump({"room_id": room.id, "messages": lines}))
 
     @extend_schema(request=RoomSendParams, responses=RoomSendOut)
     def post(self, request, room_id: str):
@@ -154,4 +159,4 @@ class RoomCloseView(APIView):
     def post(self, request, room_id: str):
         """Close a room (same as ``room.close``)."""
         room = rooms.room_close(room=_room(request, room_id))
-        return Response({"closed": True, "room": rooms.room_data(room)})
+        return Response(RoomCloseOut.dump({"closed": True, "room": room}))

@@ -63,13 +63,13 @@ def room_create(ctx: RpcContext, params: RoomCreateParams) -> dict:
         persona_ids=params.persona_ids, check=lambda p: ctx.check_persona(p.id)
     )
     room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
-    return rooms.room_data(room)
+    return RoomOut.dump(room)
 
 
 @rpc_method("room.get", params=RoomRefParams, result=RoomOut)
 def room_get(ctx: RpcContext, params: RoomRefParams) -> dict:
     """One room with its member personas."""
-    return rooms.room_data(_room(ctx, params.room_id))
+    return RoomOut.dump(_room(ctx, params.room_id))
 
 
 @rpc_method("room.send", params=RoomSendParams, result=RoomSendOut, scope="write")
@@ -112,21 +112,22 @@ def room_history(ctx: RpcContext, params: RoomHistoryParams) -> dict:
     """Lines of a room, oldest first (``before``: a line id, for paging back)."""
     room = _room(ctx, params.room_id)
     lines = selectors.room_history(room=room, limit=params.limit, before=params.before)
-    return {"room_id": str(room.id), "messages": [rooms.room_message_data(x) for x in lines]}
+    return RoomHistoryOut.dump({"room_id": room.id, "messages": lines})
 
 
 @rpc_method("room.list", params=RoomListParams, result=RoomListOut)
 def room_list(ctx: RpcContext, params: RoomListParams) -> dict:
     """Rooms, newest first (those ``persona_id`` is in); only rooms whose members the key
-    covers."""
+    covers; paged by ``cursor`` (the ``next_cursor`` of the page before)."""
     persona = ctx.resolve_persona(params.persona_id) if params.persona_id else None
     principal = ctx.principal
-    found = selectors.room_list(
+    found, next_cursor = selectors.room_list(
         persona=persona,
         persona_ids=principal.persona_ids if principal is not None else None,
         limit=params.limit,
+        cursor=params.cursor,
     )
-    return {"rooms": [rooms.room_data(r) for r in found]}
+    return RoomListOut.dump({"rooms": found, "next_cursor": next_cursor})
 
 
 @rpc_method("room.close", params=RoomRefParams, result=RoomCloseOut, scope="write")
@@ -134,4 +135,4 @@ def room_close(ctx: RpcContext, params: RoomRefParams) -> dict:
     """Close a room: nothing more can be said in it; each member's conversation for it ends
     (with its summary memory)."""
     room = rooms.room_close(room=_room(ctx, params.room_id))
-    return {"closed": True, "room": rooms.room_data(room)}
+    return RoomCloseOut.dump({"closed": True, "room": room})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from conversations.schemas import ParticipantStr
-from personamcp.schemas import Out, Params
+from personamcp.schemas import Cursor, OptionalStrId, Out, Params, StrId
 from personas.schemas import PersonaRef
+from rooms.models import Room
+from rooms.selectors import room_line_stats, room_members
 
 RoomRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Policy = Literal["natural", "round_robin", "addressed_only"]
@@ -50,6 +52,7 @@ class RoomHistoryParams(Params):
 class RoomListParams(Params):
     persona_id: PersonaRef | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
 
 
 class RoomRefParams(Params):
@@ -59,26 +62,51 @@ class RoomRefParams(Params):
 
 
 class RoomPersonaOut(Out):
-    id: str
+    id: StrId
     slug: str
     name: str
     position: int
 
 
 class RoomOut(Out):
-    id: str
+    """A room with its members in order: ``RoomOut.dump(room)``.
+
+    The members and the line count come from ``rooms.selectors`` (prefetched and annotated by
+    ``room_get`` / ``room_list``; any other room is counted with a query).
+    """
+
+    id: StrId
     name: str
     policy: Policy
     personas: list[RoomPersonaOut]
-    persona_ids: list[str]
+    persona_ids: list[StrId]
     message_count: int
     last_message_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_room(cls, room: Any) -> Any:
+        if not isinstance(room, Room):
+            return room
+        members = room_members(room)
+        message_count, last_message_at = room_line_stats(room)
+        data = {name: getattr(room, name) for name in cls.model_fields if hasattr(room, name)}
+        return data | {
+            "personas": [
+                {"id": p.id, "slug": p.slug, "name": p.name, "position": i}
+                for i, p in enumerate(members)
+            ],
+            "persona_ids": [p.id for p in members],
+            "message_count": message_count,
+            "last_message_at": last_message_at,
+        }
+
 
 class RoomListOut(Out):
     rooms: list[RoomOut]
+    next_cursor: str | None
 
 
 class RoomReplyOut(Out):
@@ -104,19 +132,21 @@ class RoomStepOut(Out):
 
 
 class RoomLineOut(Out):
+    """One line of a room: ``RoomLineOut.dump(line)``."""
+
     id: int
-    room_id: str
+    room_id: StrId
     speaker_kind: Literal["participant", "persona"]
     speaker_id: str
     speaker_name: str
-    persona_id: str | None
+    persona_id: OptionalStrId
     content: str
     message_id: int | None
     created_at: datetime
 
 
 class RoomHistoryOut(Out):
-    room_id: str
+    room_id: StrId
     messages: list[RoomLineOut]
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db.models import Count, Max, Prefetch
 
+from personamcp.pagination import paginate
 from personas.models import Persona
 from rooms.exceptions import RoomNotFound
 from rooms.models import Room, RoomMember, RoomMessage
@@ -23,8 +25,18 @@ def _with_members(qs):
     ).annotate(line_count=Count("lines", distinct=True), last_line_at=Max("lines__created_at"))
 
 
-def _members(room: Room) -> list[Persona]:
+def room_members(room: Room) -> list[Persona]:
+    """The member personas of a room, in member order."""
     return [m.persona for m in room.memberships.all()]
+
+
+def room_line_stats(room: Room) -> tuple[int, datetime | None]:
+    """``(number of lines, time of the last one)``: annotated by ``room_get`` / ``room_list``,
+    counted with a query for any other room."""
+    if getattr(room, "line_count", None) is not None:
+        return room.line_count, room.last_line_at
+    stats = room.lines.aggregate(n=Count("id"), last=Max("created_at"))
+    return stats["n"], stats["last"]
 
 
 def room_get(*, room_id: str) -> Room:
@@ -45,9 +57,11 @@ def room_list(
     persona_ids: frozenset[str] | None = None,
     include_closed: bool = True,
     limit: int = 50,
-) -> list[Room]:
-    """Rooms, newest first: those ``persona`` is in; with ``persona_ids`` (a key's persona
-    scope) only rooms whose members are all among them."""
+    cursor: str | None = None,
+) -> tuple[list[Room], str | None]:
+    """One page of rooms, newest first, and the cursor of the next page: those ``persona``
+    is in; with ``persona_ids`` (a key's persona scope) only rooms whose members are all among
+    them."""
     qs = Room.objects.all()
     if persona is not None:
         qs = qs.filter(memberships__persona=persona)
@@ -59,7 +73,7 @@ def room_list(
         )
     if not include_closed:
         qs = qs.filter(closed_at__isnull=True)
-    return list(_with_members(qs.distinct()).order_by("-created_at")[:limit])
+    return paginate(_with_members(qs.distinct()), order="-created_at", limit=limit, cursor=cursor)
 
 
 def room_history(*, room: Room, limit: int = 50, before: int | None = None) -> list[RoomMessage]:
@@ -72,5 +86,5 @@ def room_history(*, room: Room, limit: int = 50, before: int | None = None) -> l
 
 def room_check_access(*, room: Room, check: Access) -> None:
     """Call ``check(persona)`` (raises ``Forbidden``) for every member of the room."""
-    for persona in _members(room):
+    for persona in room_members(room):
         check(persona)

@@ -30,7 +30,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from conversations import services
@@ -38,11 +37,11 @@ from conversations.turn import turn_ttl, validate_content
 from personamcp import events
 from personamcp.exceptions import ValidationFailed
 from personamcp.locks import busy_lock
-from personamcp.schemas import iso
 from personas.models import Persona
 from personas.selectors import persona_get
 from rooms.models import Room, RoomMember, RoomMessage
-from rooms.selectors import _members, room_get, room_history
+from rooms.schemas import RoomLineOut
+from rooms.selectors import room_get, room_history, room_members
 
 ReplyCallback = Callable[[dict], None]
 ChunkCallback = Callable[[dict], None]
@@ -80,52 +79,6 @@ HONORIFICS = frozenset(
 
 def _conf(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
-
-
-# --- the wire shape ------------------------------------------------------------------------
-
-
-def room_data(room: Room) -> dict:
-    """A room as JSON (the same dict on /api and /mcp).
-
-    ``room_get`` / ``room_list`` prefetch the members and annotate ``line_count`` /
-    ``last_line_at``; other rooms are counted with a query.
-    """
-    members = _members(room)
-    line_count = getattr(room, "line_count", None)
-    last_line_at = getattr(room, "last_line_at", None)
-    if line_count is None:
-        stats = room.lines.aggregate(n=Count("id"), last=Max("created_at"))
-        line_count, last_line_at = stats["n"], stats["last"]
-    return {
-        "id": str(room.id),
-        "name": room.name,
-        "policy": room.policy,
-        "personas": [
-            {"id": str(p.id), "slug": p.slug, "name": p.name, "position": i}
-            for i, p in enumerate(members)
-        ],
-        "persona_ids": [str(p.id) for p in members],
-        "message_count": line_count,
-        "last_message_at": iso(last_line_at),
-        "created_at": iso(room.created_at),
-        "closed_at": iso(room.closed_at),
-    }
-
-
-def room_message_data(line: RoomMessage) -> dict:
-    """One line of a room as JSON."""
-    return {
-        "id": line.id,
-        "room_id": str(line.room_id),
-        "speaker_kind": line.speaker_kind,
-        "speaker_id": line.speaker_id,
-        "speaker_name": line.speaker_name,
-        "persona_id": str(line.persona_id) if line.persona_id else None,
-        "content": line.content,
-        "message_id": line.message_id,
-        "created_at": iso(line.created_at),
-    }
 
 
 # --- who is addressed, who speaks next ----------------------------------------------------
@@ -195,7 +148,7 @@ def room_next_speakers(
     """Who answers ``content`` (said by ``speaker``, a member, or by a participant) under the
     room's policy, given the room's earlier ``lines`` (oldest first). ``single``: one persona
     at most (``room_step``). The speaker never answers itself."""
-    members = _members(room)
+    members = room_members(room)
     others = [p for p in members if speaker is None or p.id != speaker.id]
     if not others:
         return []
@@ -304,7 +257,7 @@ def _add_line(
             events.ROOM_MESSAGE,
             kind="room",
             keys=(str(room.id),),
-            data=room_message_data(line),
+            data=RoomLineOut.dump(line),
             persona_ids=[str(m.persona_id) for m in room.memberships.all()],  # who may see it
         )
     return line
@@ -334,7 +287,7 @@ def _reply(
     conversation = services.conversation_get_or_start(
         persona=persona, participant=room.participant, participant_name=room.name, platform="room"
     )
-    participants = [p.name for p in _members(room)]
+    participants = [p.name for p in room_members(room)]
     if answering.speaker_kind == RoomMessage.SpeakerKind.PARTICIPANT:
         participants.append(answering.speaker_name or answering.speaker_id)
     chunk_callback = None
@@ -466,7 +419,7 @@ def room_step(
     max_turns = int(_conf("ROOM_MAX_STEP_TURNS", 20))
     if not 1 <= turns <= max_turns:
         raise ValidationFailed([{"field": "turns", "message": f"must be 1..{max_turns}"}])
-    by_id = {p.id: p for p in _members(room)}
+    by_id = {p.id: p for p in room_members(room)}
     replies: list[dict] = []
     with room_turn_lock(room) as keep_lock:
         lines = _recent_lines(room)
