@@ -76,6 +76,7 @@ class MessageAdmin(admin.ModelAdmin):
         "timing_table",
         "memories_table",
         "lore_table",
+        "events_table",
         "prompt_view",
     ]
     exclude = ["prompt", "memories_used", "timings"]
@@ -93,6 +94,7 @@ class MessageAdmin(admin.ModelAdmin):
                     "timing_table",
                     "memories_table",
                     "lore_table",
+                    "events_table",
                     "prompt_view",
                 ]
             },
@@ -149,6 +151,15 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>lorebook</th><th>entry</th><th>keys matched</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Recent world events in the prompt")
+    def events_table(self, obj: Message):
+        shown = (obj.prompt or {}).get("events") or []
+        if not shown:
+            return "none"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((e,) for e in shown))
         )
 
     @admin.display(description="Prompt sent to the LLM")

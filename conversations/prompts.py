@@ -7,7 +7,8 @@ and the new message, and returns the chat messages to send plus what was include
 Budget rules (tokens are estimated at ~4 characters each, see ``llm.estimate_tokens``):
 
 1. The system message (card, style, mood, relationship) and the new user message always go in.
-2. Scene context is capped at a quarter of the budget (longer values are shortened).
+2. Scene context is capped at a quarter of the budget (longer values are shortened), recent
+   world events at an eighth.
 3. Memories go in best-first while they fit in half of what remains.
 4. Recent history fills the rest, newest first, kept in chronological order.
 
@@ -61,6 +62,7 @@ class PromptInput:
     card: Any = None  # lore.prompting.CardPieces: card fields and activated lore
     goals: list[str] = field(default_factory=list)  # active goals, most important first
     instructions: list[str] = field(default_factory=list)  # this turn only (fired triggers)
+    events: list[str] = field(default_factory=list)  # recent world events (worlds/), oldest first
 
 
 @dataclass
@@ -73,9 +75,11 @@ class Prompt:
     memories_dropped: int
     lore_used: list[dict] = field(default_factory=list)
     examples_included: int = 0
+    events: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
+            "events": self.events,
             "lore_used": self.lore_used,
             "examples_included": self.examples_included,
             "messages": self.messages,
@@ -182,6 +186,16 @@ def context_section(context: dict[str, Any] | None, max_tokens: int) -> str:
     return _shorten("\n".join(lines), max_tokens)
 
 
+def events_section(events: list[str], max_tokens: int) -> str:
+    """What recently happened around the persona (``world.event``), oldest first."""
+    if not events:
+        return ""
+    return _shorten(
+        "Recent events you perceived (oldest first):\n" + "\n".join(f"- {e}" for e in events),
+        max_tokens,
+    )
+
+
 def memory_line(memory: PromptMemory) -> str:
     return f"- [memory {memory.id}] {memory.content}"
 
@@ -245,6 +259,7 @@ def build_prompt(data: PromptInput) -> Prompt:
             relationship_section(data.relationship, data.sender_name),
             _shorten(goals_section(data.goals), max(16, data.budget_tokens // 8)),
             context_section(data.context, max(16, data.budget_tokens // 4)),
+            events_section(data.events, max(16, data.budget_tokens // 8)),
         )
         if part
     )
@@ -306,4 +321,5 @@ def build_prompt(data: PromptInput) -> Prompt:
         memories_dropped=len(data.memories) - len(kept_memories),
         lore_used=list(card.lore_used) if card is not None else [],
         examples_included=examples_kept,
+        events=list(data.events),
     )

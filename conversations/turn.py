@@ -46,6 +46,7 @@ from personamcp.exceptions import DomainError, ValidationFailed
 from personamcp.locks import HeldLock, process_owner
 from personas.models import TRAITS, Persona, PersonaState, Relationship
 from personas.relationships import relationship_get_for_participant
+from worlds.selectors import recent_event_lines
 
 ChunkCallback = Callable[[dict], None]
 LOCK_REFRESH_SECONDS = 10.0
@@ -323,6 +324,7 @@ def build_prompt(turn: Turn) -> None:
             instructions=[
                 f["then"]["instruct"] for f in turn.triggers_fired if f["then"].get("instruct")
             ],
+            events=recent_event_lines(persona=turn.persona),
         )
     )
     used = set(turn.prompt.memory_ids)

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "memory",
     "conversations",
     "rooms",
+    "worlds",
     "bots",
     "openai_compat",
     "lore",
@@ -301,6 +302,10 @@ MOOD_DECAY_INTERVAL = env_float("MOOD_DECAY_INTERVAL", 900.0, minimum=10.0)  # s
 ROOM_TRANSCRIPT_LINES = env_int("ROOM_TRANSCRIPT_LINES", 20, minimum=0)  # lines in the context
 ROOM_MAX_MEMBERS = env_int("ROOM_MAX_MEMBERS", 12, minimum=1)
 ROOM_MAX_STEP_TURNS = env_int("ROOM_MAX_STEP_TURNS", 20, minimum=1)
+ROOM_HEARING_RADIUS = env_float("ROOM_HEARING_RADIUS", 10.0, minimum=0.01)  # spatial default
+# Game worlds (worlds/): how many recent events a turn's prompt shows, from how far back.
+WORLD_EVENT_PROMPT_LIMIT = env_int("WORLD_EVENT_PROMPT_LIMIT", 5, minimum=0)
+WORLD_EVENT_PROMPT_HOURS = env_float("WORLD_EVENT_PROMPT_HOURS", 24.0, minimum=0.01)
 
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()

@@ -26,6 +26,7 @@ api_patterns = [
     path("", include("memory.urls")),
     path("", include("conversations.urls")),
     path("", include("rooms.urls")),
+    path("", include("worlds.urls")),
     path("", include("bots.urls")),
     path("", include("lore.urls")),
     path("", include("goals.urls")),

@@ -19,7 +19,7 @@ from conversations.api import EventStreamRenderer, _stream_async, _stream_sync, 
 from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona, turn_slot
 from personas.api import resolve_persona
-from rooms import selectors
+from rooms import selectors, spatial
 from rooms import services as rooms
 from rooms.models import Room
 from rooms.schemas import (
@@ -30,10 +30,14 @@ from rooms.schemas import (
     RoomListOut,
     RoomListParams,
     RoomOut,
+    RoomRefParams,
     RoomSendOut,
     RoomSendParams,
+    RoomStateOut,
     RoomStepOut,
     RoomStepParams,
+    SceneMoveOut,
+    SceneMoveParams,
 )
 
 
@@ -87,7 +91,13 @@ class RoomListView(APIView):
             persona_ids=params.persona_ids,
             check=lambda p: require_persona(request.principal, str(p.id)),
         )
-        room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
+        room = rooms.room_create(
+            name=params.name,
+            personas=personas,
+            policy=params.policy,
+            spatial_room=params.spatial,
+            hearing_radius=params.hearing_radius,
+        )
         return Response(RoomOut.dump(room), status=201)
 
 
@@ -125,6 +135,7 @@ class RoomMessagesView(APIView):
                     content=params.content,
                     sender=params.sender or participant_of(request.principal),
                     sender_name=params.sender_name,
+                    position=params.position.model_dump() if params.position else None,
                     stream=on_chunk is not None,
                     on_chunk=on_chunk,
                     cancel_event=cancel_event,
@@ -160,3 +171,26 @@ class RoomCloseView(APIView):
         """Close a room (same as ``room.close``)."""
         room = rooms.room_close(room=_room(request, room_id))
         return Response(RoomCloseOut.dump({"closed": True, "room": room}))
+
+
+class SceneMoveView(APIView):
+    @extend_schema(request=SceneMoveParams, responses=SceneMoveOut)
+    def post(self, request, room_id: str):
+        """Move a persona or a participant in a spatial room (same as ``scene.move``); the
+        body is ``{entity_id, position: {x, y, z}}``."""
+        params = parse(request, SceneMoveParams, extra={"room_id": room_id})
+        room = _room(request, room_id)
+        return Response(
+            spatial.scene_move(
+                room=room, entity_id=params.entity_id, position=params.position.model_dump()
+            )
+        )
+
+
+class RoomStateView(APIView):
+    @extend_schema(responses=RoomStateOut)
+    def get(self, request, room_id: str):
+        """The scene of a room: positions of its personas and participants (same as
+        ``room.state``)."""
+        parse_query(request, RoomRefParams, room_id=room_id)
+        return Response(spatial.scene_state(room=_room(request, room_id)))

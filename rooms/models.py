@@ -26,6 +26,10 @@ class Room(models.Model):
     name = models.CharField(max_length=200)
     members = models.ManyToManyField("personas.Persona", through="RoomMember", related_name="rooms")
     policy = models.CharField(max_length=16, choices=Policy.choices, default=Policy.NATURAL)
+    # A spatial room (a game scene) keeps a position per persona and participant; only the
+    # personas within ``hearing_radius`` of a speaker or an event hear or perceive it.
+    spatial = models.BooleanField(default=False)
+    hearing_radius = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -86,6 +90,8 @@ class RoomMessage(models.Model):
         related_name="room_lines",
     )
     content = models.TextField()
+    # Spatial rooms: where the speaker stood ({x, y, z}), to know who heard the line.
+    position = models.JSONField(null=True, blank=True)
     # A persona's line: its reply message in the persona's conversation for this room.
     message = models.ForeignKey(
         "conversations.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -99,3 +105,45 @@ class RoomMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker_name or self.speaker_id}: {self.content[:40]}"
+
+
+class ScenePosition(models.Model):
+    """Where a persona or a participant stands in a spatial room (same units as the room's
+    ``hearing_radius``). One row per entity and room; the room's rows are read in one query."""
+
+    class EntityKind(models.TextChoices):
+        PERSONA = "persona"
+        PARTICIPANT = "participant"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="positions")
+    entity_kind = models.CharField(max_length=16, choices=EntityKind.choices)
+    # A persona's UUID as text, or a participant id.
+    entity_id = models.CharField(max_length=255)
+    persona = models.ForeignKey(
+        "personas.Persona",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="scene_positions",
+    )
+    x = models.FloatField(default=0.0)
+    y = models.FloatField(default=0.0)
+    z = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["room", "entity_kind", "entity_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "entity_id"], name="scene_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_id} at ({self.x:g}, {self.y:g}, {self.z:g}) in {self.room_id}"
+
+    @property
+    def point(self) -> tuple[float, float, float]:
+        return (self.x, self.y, self.z)
+
+    @property
+    def as_dict(self) -> dict[str, float]:
+        return {"x": self.x, "y": self.y, "z": self.z}

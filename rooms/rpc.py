@@ -9,7 +9,7 @@ import logging
 
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
-from rooms import selectors
+from rooms import selectors, spatial
 from rooms import services as rooms
 from rooms.models import Room
 from rooms.schemas import (
@@ -23,8 +23,11 @@ from rooms.schemas import (
     RoomRefParams,
     RoomSendOut,
     RoomSendParams,
+    RoomStateOut,
     RoomStepOut,
     RoomStepParams,
+    SceneMoveOut,
+    SceneMoveParams,
 )
 
 log = logging.getLogger(__name__)
@@ -58,11 +61,20 @@ def _callbacks(ctx: RpcContext, room: Room, stream: bool) -> dict:
 @rpc_method("room.create", params=RoomCreateParams, result=RoomOut, scope="write")
 def room_create(ctx: RpcContext, params: RoomCreateParams) -> dict:
     """Create a room of several personas (ids or slugs, in speaking order) with a policy:
-    ``natural`` (default), ``round_robin`` or ``addressed_only``."""
+    ``natural`` (default), ``round_robin`` or ``addressed_only``.
+
+    ``spatial: true`` makes it a scene: each member stands at the origin until ``scene.move``
+    places it, and only the personas within ``hearing_radius`` of a speaker hear a line."""
     personas = rooms.room_personas(
         persona_ids=params.persona_ids, check=lambda p: ctx.check_persona(p.id)
     )
-    room = rooms.room_create(name=params.name, personas=personas, policy=params.policy)
+    room = rooms.room_create(
+        name=params.name,
+        personas=personas,
+        policy=params.policy,
+        spatial_room=params.spatial,
+        hearing_radius=params.hearing_radius,
+    )
     return RoomOut.dump(room)
 
 
@@ -80,7 +92,8 @@ def room_send(ctx: RpcContext, params: RoomSendParams) -> dict:
     [{persona_id, response, message_id, ...}]}``. With ``stream: true`` each reply is also
     sent as a ``room.message`` notification ``{request_id, room_id, persona_id, response,
     message_id, ...}`` as soon as it is complete, its text first as ``conversation.chunk``
-    deltas. ``conversation.cancel`` with this request's id stops it.
+    deltas. ``conversation.cancel`` with this request's id stops it. ``position`` (spatial
+    rooms): the sender moves there first; only the personas in earshot hear the line.
     """
     room = _room(ctx, params.room_id)
     return rooms.room_send(
@@ -88,6 +101,7 @@ def room_send(ctx: RpcContext, params: RoomSendParams) -> dict:
         content=params.content,
         sender=params.sender or ctx.session.user_id,
         sender_name=params.sender_name,
+        position=params.position.model_dump() if params.position else None,
         cancel_event=ctx.cancel_event,
         **_callbacks(ctx, room, params.stream),
     )
@@ -136,3 +150,20 @@ def room_close(ctx: RpcContext, params: RoomRefParams) -> dict:
     (with its summary memory)."""
     room = rooms.room_close(room=_room(ctx, params.room_id))
     return RoomCloseOut.dump({"closed": True, "room": room})
+
+
+@rpc_method("scene.move", params=SceneMoveParams, result=SceneMoveOut, scope="write")
+def scene_move(ctx: RpcContext, params: SceneMoveParams) -> dict:
+    """Move a persona (a member's id or slug) or a participant to ``position`` {x, y, z} in a
+    spatial room. Result ``{room_id, entity_id, entity_kind, persona_id, position}``."""
+    room = _room(ctx, params.room_id)
+    return spatial.scene_move(
+        room=room, entity_id=params.entity_id, position=params.position.model_dump()
+    )
+
+
+@rpc_method("room.state", params=RoomRefParams, result=RoomStateOut)
+def room_state(ctx: RpcContext, params: RoomRefParams) -> dict:
+    """The scene of a room: ``{room_id, spatial, hearing_radius, positions: [{entity_id,
+    entity_kind, persona_id, slug, name, position, updated_at}]}`` (members first)."""
+    return spatial.scene_state(room=_room(ctx, params.room_id))

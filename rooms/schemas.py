@@ -15,6 +15,16 @@ from rooms.selectors import room_line_stats, room_members
 
 RoomRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Policy = Literal["natural", "round_robin", "addressed_only"]
+# A coordinate: a finite JSON number (no strings, no booleans).
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class Position(Params):
+    """A point in a spatial room: three numbers, in the units of its ``hearing_radius``."""
+
+    x: Coordinate
+    y: Coordinate
+    z: Coordinate
 
 
 class RoomCreateParams(Params):
@@ -23,6 +33,9 @@ class RoomCreateParams(Params):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     persona_ids: Annotated[list[PersonaRef], Field(min_length=1, max_length=50)]
     policy: Policy = "natural"
+    spatial: bool = False
+    # Spatial rooms: how far a line or an event carries (default ROOM_HEARING_RADIUS).
+    hearing_radius: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
 class RoomSendParams(Params):
@@ -33,6 +46,7 @@ class RoomSendParams(Params):
     sender: ParticipantStr | None = None
     sender_name: Annotated[str, StringConstraints(max_length=255)] | None = None
     stream: bool = False
+    position: Position | None = None  # spatial rooms: the sender moves here first
 
 
 class RoomStepParams(Params):
@@ -84,6 +98,8 @@ class RoomOut(Out):
     last_message_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
+    spatial: bool = False
+    hearing_radius: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -153,3 +169,44 @@ class RoomHistoryOut(Out):
 class RoomCloseOut(Out):
     closed: bool
     room: RoomOut
+
+
+class SceneMoveParams(Params):
+    """``scene.move`` / ``POST /api/rooms/{id}/move/``."""
+
+    room_id: RoomRef
+    entity_id: ParticipantStr  # a member persona's id or slug, or a participant id
+    position: Position
+
+
+class PositionOut(Out):
+    x: float
+    y: float
+    z: float
+
+
+class SceneMoveOut(Out):
+    room_id: str
+    entity_id: str
+    entity_kind: Literal["persona", "participant"]
+    persona_id: str | None
+    position: PositionOut
+
+
+class SceneEntityOut(Out):
+    entity_id: str
+    entity_kind: Literal["persona", "participant"]
+    persona_id: str | None
+    slug: str | None
+    name: str
+    position: PositionOut
+    updated_at: datetime | None
+
+
+class RoomStateOut(Out):
+    """``room.state``: the scene of a room (no positions unless it is spatial)."""
+
+    room_id: str
+    spatial: bool
+    hearing_radius: float | None
+    positions: list[SceneEntityOut]

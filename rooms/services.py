@@ -18,6 +18,13 @@ Who answers is decided by the room's policy (docs/conversations.md, "Rooms"):
 
 ``room_step`` lets one persona speak per turn, chosen by the same policy from the last line
 (never its speaker), answering that line.
+
+In a spatial room (``rooms.spatial``) only the members within ``hearing_radius`` of the
+speaker hear a line: the policy chooses among them (an addressed persona out of range does
+not answer), ``natural`` prefers the nearer of equally addressed members (talkativeness is
+extraversion weighed by closeness), each member's transcript holds only the lines it heard,
+and the members that heard a line without answering it remember it as overheard (a shared
+episodic memory they own, ``rooms.tasks.overhear``).
 """
 
 from __future__ import annotations
@@ -34,14 +41,16 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.turn import turn_ttl, validate_content
-from personamcp import events
+from personamcp import events, jobs
 from personamcp.exceptions import ValidationFailed
 from personamcp.locks import busy_lock
 from personas.models import Persona
 from personas.selectors import persona_get
+from rooms import spatial
 from rooms.models import Room, RoomMember, RoomMessage
 from rooms.schemas import RoomLineOut
 from rooms.selectors import room_get, room_history, room_members
+from rooms.spatial import Point, Scene
 
 ReplyCallback = Callable[[dict], None]
 ChunkCallback = Callable[[dict], None]
@@ -117,10 +126,15 @@ def _last_persona_speaker(lines: Sequence[RoomMessage]) -> uuid.UUID | None:
 
 
 def _natural_choice(
-    members: Sequence[Persona], lines: Sequence[RoomMessage], *, avoid: set[uuid.UUID]
+    members: Sequence[Persona],
+    lines: Sequence[RoomMessage],
+    *,
+    avoid: set[uuid.UUID],
+    closeness: dict[uuid.UUID, float] | None = None,
 ) -> Persona | None:
-    """One persona when nobody is addressed: addressed most recently, then most extraverted,
-    then the first in member order; never one in ``avoid`` if another member exists."""
+    """One persona when nobody is addressed: addressed most recently, then most talkative
+    (extraversion, times ``closeness`` 0..1 to the speaker in a spatial room), then the first
+    in member order; never one in ``avoid`` if another member exists."""
     candidates = [p for p in members if p.id not in avoid] or list(members)
     if not candidates:
         return None
@@ -131,9 +145,14 @@ def _natural_choice(
         for persona in addressed_personas(line.content, members, exclude=speaker):
             last_addressed[persona.id] = index
     order = {p.id: i for i, p in enumerate(members)}
+    near = closeness or {}
     return min(
         candidates,
-        key=lambda p: (-last_addressed.get(p.id, -1), -p.extraversion, order[p.id]),
+        key=lambda p: (
+            -last_addressed.get(p.id, -1),
+            -p.extraversion * near.get(p.id, 1.0),
+            order[p.id],
+        ),
     )
 
 
@@ -144,11 +163,17 @@ def room_next_speakers(
     lines: Sequence[RoomMessage],
     speaker: Persona | None = None,
     single: bool = False,
+    hearers: dict[uuid.UUID, float] | None = None,
 ) -> list[Persona]:
     """Who answers ``content`` (said by ``speaker``, a member, or by a participant) under the
     room's policy, given the room's earlier ``lines`` (oldest first). ``single``: one persona
-    at most (``room_step``). The speaker never answers itself."""
+    at most (``room_step``). The speaker never answers itself.
+
+    ``hearers`` (spatial rooms): ``persona id -> closeness`` 0..1 of the members in range of
+    the speaker; only they may answer."""
     members = room_members(room)
+    if hearers is not None:
+        members = [p for p in members if p.id in hearers]
     others = [p for p in members if speaker is None or p.id != speaker.id]
     if not others:
         return []
@@ -171,7 +196,7 @@ def room_next_speakers(
     if room.policy == Room.Policy.ADDRESSED_ONLY:
         return []
     avoid = {last_persona} if last_persona is not None else set()
-    chosen = _natural_choice(others, lines, avoid=avoid)
+    chosen = _natural_choice(others, lines, avoid=avoid, closeness=hearers)
     return [chosen] if chosen is not None else []
 
 
@@ -179,9 +204,17 @@ def room_next_speakers(
 
 
 def room_create(
-    *, name: str, personas: Sequence[Persona], policy: str = Room.Policy.NATURAL
+    *,
+    name: str,
+    personas: Sequence[Persona],
+    policy: str = Room.Policy.NATURAL,
+    spatial_room: bool = False,
+    hearing_radius: float | None = None,
 ) -> Room:
-    """Create a room with these member personas (in this order; at least one, no repeats)."""
+    """Create a room with these member personas (in this order; at least one, no repeats).
+
+    ``spatial_room``: a scene where each member stands at the origin until moved and only
+    those within ``hearing_radius`` (default ``ROOM_HEARING_RADIUS``) hear a line."""
     name = (name or "").strip()
     errors = []
     if not name:
@@ -195,13 +228,29 @@ def room_create(
         errors.append({"field": "persona_ids", "message": f"at most {max_members} personas"})
     if len({p.id for p in personas}) != len(personas):
         errors.append({"field": "persona_ids", "message": "a persona is listed twice"})
+    if hearing_radius is not None:
+        if not spatial_room:
+            errors.append(
+                {"field": "hearing_radius", "message": "only a spatial room has a hearing radius"}
+            )
+        elif not hearing_radius > 0:
+            errors.append({"field": "hearing_radius", "message": "must be a number > 0"})
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():
-        room = Room.objects.create(name=name[:200], policy=policy)
+        room = Room.objects.create(
+            name=name[:200],
+            policy=policy,
+            spatial=bool(spatial_room),
+            hearing_radius=(
+                float(hearing_radius or spatial.default_hearing_radius()) if spatial_room else None
+            ),
+        )
         RoomMember.objects.bulk_create(
             [RoomMember(room=room, persona=p, position=i) for i, p in enumerate(personas)]
         )
+        if room.spatial:
+            spatial.place_members(room=room, personas=personas)
     return room_get(room_id=str(room.id))
 
 
@@ -242,6 +291,7 @@ def _add_line(
     content: str,
     persona: Persona | None = None,
     message_id: int | None = None,
+    where: Point | None = None,
 ) -> RoomMessage:
     with transaction.atomic():
         line = RoomMessage.objects.create(
@@ -252,6 +302,7 @@ def _add_line(
             persona=persona,
             content=content,
             message_id=message_id,
+            position=spatial.as_position(where) if where is not None else None,
         )
         events.publish(
             events.ROOM_MESSAGE,
@@ -263,11 +314,27 @@ def _add_line(
     return line
 
 
-def _transcript(lines: Sequence[RoomMessage], *, exclude_id: int | None) -> list[str]:
+def _heard(line: RoomMessage, listener: Point | None, radius: float) -> bool:
+    """Whether a listener at ``listener`` heard ``line`` (lines of a room that is not spatial,
+    or said before it kept positions, are heard by all)."""
+    if listener is None or not line.position:
+        return True
+    return spatial.distance(spatial.point_of(line.position), listener) <= radius
+
+
+def _transcript(
+    lines: Sequence[RoomMessage],
+    *,
+    exclude_id: int | None,
+    listener: Point | None = None,
+    radius: float = 0.0,
+) -> list[str]:
     count = int(_conf("ROOM_TRANSCRIPT_LINES", 20))
     if count <= 0:
         return []
-    kept = [line for line in lines if line.id != exclude_id][-count:]
+    kept = [line for line in lines if line.id != exclude_id and _heard(line, listener, radius)][
+        -count:
+    ]
     return [f"{line.speaker_name or line.speaker_id}: {line.content}" for line in kept]
 
 
@@ -281,9 +348,12 @@ def _reply(
     on_chunk: ChunkCallback | None,
     on_reply: ReplyCallback | None,
     cancel_event: threading.Event | None,
+    scene: Scene | None = None,
 ) -> dict:
     """``persona`` answers the line ``answering`` through the turn pipeline; the reply becomes
-    a line of the room (appended to ``lines``)."""
+    a line of the room (appended to ``lines``). In a spatial room (``scene``) the persona's
+    transcript holds the lines said within its earshot, and its reply is overheard."""
+    where = scene.where(str(persona.id)) if scene is not None else None
     conversation = services.conversation_get_or_start(
         persona=persona, participant=room.participant, participant_name=room.name, platform="room"
     )
@@ -305,7 +375,12 @@ def _reply(
         context={
             "room": room.name,
             "participants": participants,
-            "transcript": _transcript(lines, exclude_id=answering.id),
+            "transcript": _transcript(
+                lines,
+                exclude_id=answering.id,
+                listener=where,
+                radius=scene.radius if scene is not None else 0.0,
+            ),
         },
         platform="room",
         stream=stream,
@@ -320,8 +395,11 @@ def _reply(
         content=result["response"],
         persona=persona,
         message_id=result["message_id"],
+        where=where,
     )
     lines.append(line)
+    if scene is not None:
+        _overheard(scene, line, answerers=set())
     reply = {
         "persona_id": str(persona.id),
         "persona_slug": persona.slug,
@@ -335,6 +413,32 @@ def _reply(
     if on_reply is not None:
         on_reply(reply)
     return reply
+
+
+def _hearers(
+    scene: Scene | None, where: Point | None, members: Sequence[Persona]
+) -> dict[uuid.UUID, float] | None:
+    """Spatial rooms: ``persona id -> closeness`` (1 beside the speaker, 0 at the edge of
+    earshot) of the members in range of ``where``; ``None`` (everyone hears) otherwise."""
+    if scene is None or where is None:
+        return None
+    radius = scene.radius or 1.0
+    return {p.id: 1.0 - d / radius for p, d in scene.in_range(where, members)}
+
+
+def _overheard(scene: Scene, line: RoomMessage, *, answerers: set[uuid.UUID]) -> None:
+    """The members in earshot of ``line`` that neither said nor answer it remember it as
+    overheard (a background job, after commit: embedding is slow)."""
+    where = spatial.point_of(line.position) if line.position else scene.where(line.speaker_id)
+    listeners = [
+        str(p.id)
+        for p, _ in scene.in_range(where, room_members(scene.room))
+        if p.id not in answerers and p.id != line.persona_id
+    ]
+    if listeners:
+        from rooms.tasks import overhear
+
+        jobs.enqueue(overhear, line.id, listeners)
 
 
 def _recent_lines(room: Room) -> list[RoomMessage]:
@@ -353,8 +457,12 @@ def room_send(
     on_chunk: ChunkCallback | None = None,
     on_reply: ReplyCallback | None = None,
     cancel_event: threading.Event | None = None,
+    position: dict | None = None,
 ) -> dict:
     """A participant says ``content`` in the room; the personas the policy picks answer.
+
+    ``position`` (spatial rooms only, else ``ValidationFailed`` naming it): the sender moves
+    there first; only the members within earshot of the sender hear the line.
 
     The line and each reply are stored as room lines and broadcast (``room.message``).
     ``on_reply(reply)`` is called as each reply completes; ``on_chunk`` receives the streamed
@@ -368,9 +476,18 @@ def room_send(
     """
     _ensure_open(room)
     validate_content(content)
+    if position is not None:
+        spatial.require_spatial(room, field="position")
     sender = str(sender)[:255]
     sender_name = (sender_name or "").strip()[:255] or sender
     with room_turn_lock(room) as keep_lock:
+        if position is not None:
+            spatial.scene_set_position(
+                room=room, entity_id=sender, point=spatial.point_of(position)
+            )
+        scene = spatial.scene_of(room)
+        where = scene.where(sender) if scene is not None else None
+        hearers = _hearers(scene, where, room_members(room))
         lines = _recent_lines(room)
         said = _add_line(
             room=room,
@@ -378,9 +495,12 @@ def room_send(
             speaker_id=sender,
             speaker_name=sender_name,
             content=content,
+            where=where,
         )
-        speakers = room_next_speakers(room=room, content=content, lines=lines)
+        speakers = room_next_speakers(room=room, content=content, lines=lines, hearers=hearers)
         lines.append(said)
+        if scene is not None:
+            _overheard(scene, said, answerers={p.id for p in speakers})
         replies = []
         for persona in speakers:
             keep_lock()
@@ -394,6 +514,7 @@ def room_send(
                     on_chunk=on_chunk,
                     on_reply=on_reply,
                     cancel_event=cancel_event,
+                    scene=scene,
                 )
             )
     return {"room_id": str(room.id), "line_id": said.id, "replies": replies}
@@ -427,13 +548,22 @@ def room_step(
             raise ValidationFailed(
                 [{"field": "room_id", "message": "the room has no messages yet: send one first"}]
             )
+        scene = spatial.scene_of(room)
         for _ in range(turns):
             if cancel_event is not None and cancel_event.is_set():
                 break
             last = lines[-1]
             speaker = by_id.get(last.persona_id) if last.persona_id else None
+            said_at = spatial.point_of(last.position) if last.position else None
+            if scene is not None and said_at is None:
+                said_at = scene.where(last.speaker_id)
             nxt = room_next_speakers(
-                room=room, content=last.content, lines=lines[:-1], speaker=speaker, single=True
+                room=room,
+                content=last.content,
+                lines=lines[:-1],
+                speaker=speaker,
+                single=True,
+                hearers=_hearers(scene, said_at, list(by_id.values())),
             )
             if not nxt:
                 break
@@ -448,6 +578,7 @@ def room_step(
                     on_chunk=on_chunk,
                     on_reply=on_reply,
                     cancel_event=cancel_event,
+                    scene=scene,
                 )
             )
     return {"room_id": str(room.id), "replies": replies}
@@ -471,3 +602,37 @@ def room_close(*, room: Room) -> Room:
         for conversation in open_conversations:
             services.conversation_end(conversation=conversation)
     return room_get(room_id=str(room.id))
+
+
+def overheard_text(line: RoomMessage) -> str:
+    return f'In {line.room.name} I overheard {line.speaker_name or line.speaker_id} say: "{line.content}"'
+
+
+def room_overhear(*, line_id: int, persona_ids: Sequence[str]) -> list[int]:
+    """The personas ``persona_ids`` remember the room line ``line_id`` as overheard: an
+    episodic memory each owns, ``shared`` (its relations may recall it too), about the
+    speaker, from the speaking persona when a persona said it. The text is embedded once,
+    outside any transaction. Returns the new memory ids (none for a line that is gone)."""
+    from memory.embeddings import embed_one
+    from memory.services import memory_store
+
+    line = RoomMessage.objects.select_related("room", "persona").filter(pk=line_id).first()
+    if line is None:
+        return []
+    text = overheard_text(line)
+    vector = embed_one(text)
+    listeners = Persona.objects.filter(id__in=[uuid.UUID(str(p)) for p in persona_ids])
+    stored = []
+    for persona in listeners:
+        memory = memory_store(
+            persona=persona,
+            content=text,
+            kind="episodic",
+            visibility="shared",
+            about=line.speaker_id,
+            source_persona=line.persona,
+            metadata={"source": "overheard", "room_id": str(line.room_id), "line_id": line.id},
+            embedding=vector,
+        )
+        stored.append(memory.id)
+    return stored
