@@ -157,6 +157,7 @@ class SendMessageView(APIView):
             "context": params.context,
             "platform": "rest",
             "greeting_index": params.greeting_index,
+            "actions_available": params.actions_available,
         }
         if not wants_sse:
             with turn_slot(request.principal):

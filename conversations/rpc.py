@@ -67,6 +67,7 @@ def conversation_send_message(ctx: RpcContext, params: SendMessageParams) -> dic
         on_chunk=on_chunk if params.stream and not ctx.is_notification else None,
         cancel_event=ctx.cancel_event,
         greeting_index=params.greeting_index,
+        actions_available=params.actions_available,
     )
     ctx.session.active_conversation_id = result["conversation_id"]
     return result

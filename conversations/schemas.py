@@ -27,6 +27,8 @@ class SendMessageParams(Params):
     stream: bool = False
     # a new conversation's first turn: 0 the card's first_mes, n its n-th alternate greeting
     greeting_index: Annotated[int, Field(ge=0, le=1000)] | None = None
+    # v1.1: actions the persona may take (checked by llm.actions.validate_definitions)
+    actions_available: list[dict[str, Any]] | None = None
 
 
 class MemoryUsedOut(Out):
@@ -57,6 +59,13 @@ class LoreUsedOut(Out):
     keys_matched: list[str]
 
 
+class ActionOut(Out):
+    """An action the persona chose: one that was offered, arguments valid against its schema."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
 class SendMessageOut(Out):
     response: str
     conversation_id: str
@@ -66,6 +75,7 @@ class SendMessageOut(Out):
     memories_used: list[MemoryUsedOut]
     lore_used: list[LoreUsedOut]
     triggers_fired: list[TriggerFiredOut]
+    actions: list[ActionOut]
     usage: UsageOut
     timing: TimingOut
 

@@ -23,6 +23,7 @@ to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a st
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -39,6 +40,7 @@ from django.utils import timezone
 from conversations import prompts, selectors
 from conversations.models import Conversation, Message
 from llm import LLMStream, Provider, get_provider
+from llm.actions import ActionBlockStream, block_instructions, chosen_actions, validate_definitions
 from llm.stop import StopAtSequences
 from lore.turn import check_greeting_index, prepare_lore
 from personamcp import tracing
@@ -95,9 +97,12 @@ class TurnRequest:
     temperature: float | None = None
     stop: list[str] | None = None  # the reply ends before the first of these (not stored)
     greeting_index: int | None = None  # first turn only: which card greeting opens it (lore/)
+    # Actions the client offers (``[{name, description, parameters}]``, llm.actions)
+    actions_available: list[dict] | None = None
 
     def __post_init__(self) -> None:
         validate_content(self.content)
+        self.actions_available = validate_definitions(self.actions_available)
         self.sender = str(self.sender)[:255]
         self.sender_name = (self.sender_name or "").strip()[:255]
 
@@ -120,6 +125,8 @@ class Turn:
     user_message: Message | None = None
     triggers_fired: list[dict] = field(default_factory=list)  # goals.schemas.TriggerFiredOut
     verbatim: str | None = None  # a fired trigger's ``say``: the reply, word for word
+    actions: list[dict] = field(default_factory=list)  # chosen, offered and valid
+    actions_dropped: list[dict] = field(default_factory=list)  # ``{name, reason}``, logged
     state: PersonaState | None = None
     relationship: Relationship | None = None
     scored: list[Any] = field(default_factory=list)  # memory.selectors.ScoredMemory
@@ -366,18 +373,27 @@ def generate(turn: Turn) -> None:
     turn.provider = get_provider()
     start = time.perf_counter()
     turn.timing["first_chunk_ms"] = None
-    llm_stream: LLMStream | StopAtSequences | None = None
+    llm_stream: LLMStream | StopAtSequences | ActionBlockStream | None = None
+    offered = r.actions_available or []
+    by_block = bool(offered) and turn.provider.is_llm and conf("LLM_TOOLS", "native") == "json"
+    chooser: Any = None  # the stream whose tool_calls are the model's choice
     try:
         if turn.verbatim is not None:
             llm_stream = verbatim_stream(turn.verbatim)
         else:
-            llm_stream = turn.provider.stream(
+            if by_block:  # the strict JSON block protocol, for models without tool calling
+                system = turn.prompt.messages[0]
+                system["content"] += "\n\n" + block_instructions(offered)
+            llm_stream = chooser = turn.provider.stream(
                 turn.prompt.messages,
                 cancel_event=r.cancel_event,
                 max_tokens=r.max_tokens or int(conf("LLM_MAX_TOKENS", 0)) or None,
                 temperature=r.temperature,
                 hints=turn.hints,
+                tools=offered if offered and not by_block else None,
             )
+            if by_block:
+                llm_stream = chooser = ActionBlockStream(llm_stream)
         if r.stop:
             llm_stream = StopAtSequences(llm_stream, r.stop)
         for index, delta in enumerate(llm_stream):
@@ -392,6 +408,8 @@ def generate(turn: Turn) -> None:
         turn.usage = dict(llm_stream.usage)
         if llm_stream.cancelled or r.cancelled:
             turn.status = Message.Status.CANCELLED
+        else:
+            _choose_actions(turn, list(getattr(chooser, "tool_calls", None) or []))
     except DomainError as exc:
         turn.reply = llm_stream.text if llm_stream is not None else ""
         if r.cancelled:
@@ -402,6 +420,24 @@ def generate(turn: Turn) -> None:
         if llm_stream is not None:
             llm_stream.close()
     turn.timing["llm_ms"] = ms_since(start)
+
+
+def _choose_actions(turn: Turn, proposed: list[dict]) -> None:
+    """The actions of this turn: what the model (or the offline rules) chose and what fired
+    triggers do, kept only when offered and valid against the schema."""
+    for fired in turn.triggers_fired:
+        action = fired["then"].get("action")
+        if action:
+            proposed.append({"name": action["name"], "arguments": action.get("arguments", {})})
+    if not proposed:
+        return
+    actions, turn.actions_dropped = chosen_actions(proposed, turn.request.actions_available or [])
+    seen: set[str] = set()
+    for action in actions:  # the same action twice (model and trigger) is done once
+        key = json.dumps(action, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            turn.actions.append(action)
 
 
 def _memories_used(turn: Turn) -> list[dict]:
@@ -443,6 +479,9 @@ def store_turn(turn: Turn) -> None:
                 "sender": turn.request.sender,  # who said it (rooms: many speakers)
                 "triggers_fired": turn.triggers_fired,
                 "verbatim": turn.verbatim is not None,
+                "actions_available": turn.request.actions_available or [],
+                "actions": turn.actions,
+                "actions_dropped": turn.actions_dropped,
             },
             memories_used=_memories_used(turn),
             timings=dict(turn.timing),
@@ -492,5 +531,6 @@ def turn_result(turn: Turn) -> dict:
             "completion_tokens": int(turn.usage.get("completion_tokens") or 0),
         },
         "timing": dict(turn.timing),
+        "actions": turn.actions,
         **turn.extra,
     }

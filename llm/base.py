@@ -35,6 +35,9 @@ class LLMStream:
     usage: dict[str, int] = field(default_factory=_zero_usage)
     text: str = ""
     cancelled: bool = False
+    # Native tool calls of the reply (``{name, arguments}``; arguments an object or a JSON
+    # string), complete once the stream is exhausted; checked by ``llm.actions``.
+    tool_calls: list[dict] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -76,7 +79,10 @@ class Provider(abc.ABC):
         max_tokens: int | None = None,
         temperature: float | None = None,
         hints: dict | None = None,
-    ) -> LLMStream: ...
+        tools: list[dict] | None = None,
+    ) -> LLMStream:
+        """The reply as deltas. ``tools``: offered actions (``llm.actions`` definitions) the
+        backend may call; its calls end up in the stream's ``tool_calls``."""
 
     def complete(
         self,

@@ -223,6 +223,7 @@ class OfflineProvider(Provider):
         max_tokens: int | None = None,
         temperature: float | None = None,
         hints: dict | None = None,
+        tools: list[dict] | None = None,
     ) -> LLMStream:
         text = self.reply(messages, hints)
         pieces = re.findall(r"\S+\s*", text)
@@ -242,4 +243,12 @@ class OfflineProvider(Provider):
             }
 
         result._chunks = chunks()
+        if tools:  # deterministic rules: an action whose verb the message uses
+            from llm.actions import offline_choose
+
+            hints = hints or {}
+            user = hints.get("message") or next(
+                (m["content"] for m in reversed(messages) if m.get("role") == "user"), ""
+            )
+            result.tool_calls = offline_choose(user, tools, hints)
         return result

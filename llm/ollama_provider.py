@@ -47,6 +47,14 @@ def _usage(part: ollama.ChatResponse) -> dict[str, int]:
     }
 
 
+def _tool_calls(part: ollama.ChatResponse) -> list[dict] | None:
+    """Ollama sends each tool call whole, its arguments as an object."""
+    calls = part.message.tool_calls if part.message is not None else None
+    if not calls:
+        return None
+    return [{"name": c.function.name, "arguments": dict(c.function.arguments)} for c in calls]
+
+
 class OllamaProvider(remote.RemoteProvider):
     """Ollama's native chat API."""
 
@@ -64,10 +72,11 @@ class OllamaProvider(remote.RemoteProvider):
             options["temperature"] = temperature
         return options
 
-    def open_stream(self, messages, *, max_tokens, temperature) -> Iterator[Part]:
+    def open_stream(self, messages, *, max_tokens, temperature, tools=None) -> Iterator[Part]:
         answer = _client().chat(
             model=self.model,
             messages=messages,
+            tools=tools or None,
             stream=True,
             options=self._options(max_tokens, temperature) or None,
         )
@@ -79,10 +88,11 @@ class OllamaProvider(remote.RemoteProvider):
             part = first
             while True:
                 content = part.message.content if part.message is not None else ""
+                calls = _tool_calls(part)
                 if part.done:
-                    yield Part(delta=content or "", usage=_usage(part), done=True)
+                    yield Part(delta=content or "", usage=_usage(part), done=True, tool_calls=calls)
                     return
-                yield Part(delta=content or "")
+                yield Part(delta=content or "", tool_calls=calls)
                 part = next(rest, None)
                 if part is None:
                     return

@@ -83,15 +83,19 @@ class OpenAIProvider(remote.RemoteProvider):
             params["temperature"] = temperature
         return params
 
-    def open_stream(self, messages, *, max_tokens, temperature) -> Iterator[Part]:
+    def open_stream(self, messages, *, max_tokens, temperature, tools=None) -> Iterator[Part]:
+        params = self._params(messages, max_tokens, temperature)
+        if tools:
+            params["tools"] = tools
         events = _client().chat.completions.create(
-            **self._params(messages, max_tokens, temperature),
-            stream=True,
-            stream_options={"include_usage": True},
+            **params, stream=True, stream_options={"include_usage": True}
         )
         return self._parts(events)
 
     def _parts(self, events) -> Iterator[Part]:
+        # Tool calls arrive in fragments keyed by index: the name first, the arguments' JSON
+        # text in pieces; they are complete when the stream ends.
+        calls: dict[int, dict] = {}
         try:
             for event in events:
                 usage = _usage(event.usage)
@@ -99,8 +103,15 @@ class OpenAIProvider(remote.RemoteProvider):
                 delta = ""
                 for choice in event.choices or []:
                     delta += _text(choice.delta.content if choice.delta else None)
+                    for call in (choice.delta.tool_calls if choice.delta else None) or []:
+                        slot = calls.setdefault(call.index or 0, {"name": "", "arguments": ""})
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
                     finished = finished or bool(choice.finish_reason)
                 yield Part(delta=delta, usage=usage or None, done=finished)
+            if calls:
+                yield Part(tool_calls=[calls[i] for i in sorted(calls)])
         finally:
             events.close()
 

@@ -42,6 +42,7 @@ class Part:
     delta: str = ""
     usage: dict[str, int] | None = None
     done: bool = False
+    tool_calls: list[dict] | None = None  # complete calls ``{name, arguments}``
 
 
 @dataclass
@@ -120,10 +121,15 @@ class RemoteProvider(Provider):
 
     @abc.abstractmethod
     def open_stream(
-        self, messages: list[dict], *, max_tokens: int | None, temperature: float | None
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int | None,
+        temperature: float | None,
+        tools: list[dict] | None = None,
     ) -> Iterator[Part]:
-        """Send a streaming request; the iterator yields the parts as they arrive and closes
-        the response when it is closed."""
+        """Send a streaming request (offering ``tools``, function tools, when given); the
+        iterator yields the parts as they arrive and closes the response when it is closed."""
 
     @abc.abstractmethod
     def call(
@@ -186,13 +192,18 @@ class RemoteProvider(Provider):
         max_tokens: int | None = None,
         temperature: float | None = None,
         hints: dict | None = None,
+        tools: list[dict] | None = None,
     ) -> LLMStream:
         canceller = Canceller(cancel_event)
+        if tools:
+            from llm.actions import as_tools
+
+            tools = as_tools(tools)
         try:
             with canceller:
                 parts = self._retrying(
                     lambda: self.open_stream(
-                        messages, max_tokens=max_tokens, temperature=temperature
+                        messages, max_tokens=max_tokens, temperature=temperature, tools=tools
                     )
                 )
         except BaseException:
@@ -213,6 +224,8 @@ class RemoteProvider(Provider):
                     return
                 if part.usage:
                     result.usage = dict(part.usage)
+                if part.tool_calls:
+                    result.tool_calls.extend(part.tool_calls)
                 finished = finished or part.done
                 if part.delta:
                     yield part.delta

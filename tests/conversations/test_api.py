@@ -38,6 +38,7 @@ def test_post_message_returns_the_rpc_result_shape(client, demo, celery_worker):
         "memories_used",
         "lore_used",  # v1.1
         "triggers_fired",  # v1.1 (goals)
+        "actions",  # v1.1
         "usage",
         "timing",
     }

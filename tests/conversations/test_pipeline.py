@@ -34,6 +34,7 @@ def test_turn_result_shape_and_atomic_storage(demo, celery_worker):
         "memories_used",
         "lore_used",  # v1.1
         "triggers_fired",  # v1.1 (goals)
+        "actions",  # v1.1
         "usage",
         "timing",
     }

@@ -173,9 +173,10 @@ def test_llm_intent_falls_back_to_embeddings_on_a_bad_answer(rpc, wire, settings
     assert fired[0]["matched"]["intent"]["method"] == "embedding"
 
 
-def test_relationship_stage(rpc, wire, demo):
+def test_relationship_stage(rpc, wire, demo, wait_jobs):
     create(rpc, name="friend", when={"relationship_stage": "friend"}, then={"instruct": "Be warm."})
     assert say(rpc, "hello", sender="ann")["triggers_fired"] == []
+    wait_jobs()  # the after-turn work of that turn records the relationship first
     Relationship.objects.update_or_create(
         persona=demo["alice"],
         other_id="ann",
@@ -187,10 +188,11 @@ def test_relationship_stage(rpc, wire, demo):
     assert say(rpc, "hello", sender="bob")["triggers_fired"] == []
 
 
-def test_mood_range(rpc, wire, demo):
+def test_mood_range(rpc, wire, demo, wait_jobs):
     create(rpc, name="grumpy", when={"max_mood": -0.3}, then={"instruct": "Be curt."})
     PersonaState.objects.update_or_create(persona=demo["alice"], defaults={"mood": 0.2})
     assert say(rpc, "hello")["triggers_fired"] == []
+    wait_jobs()  # that turn's mood change is written before ours
     PersonaState.objects.filter(persona=demo["alice"]).update(mood=-0.6)
     fired = say(rpc, "hello")["triggers_fired"]
     assert fired[0]["matched"] == {"mood": -0.6}
@@ -231,7 +233,7 @@ def test_goal_effect_can_complete_a_goal(rpc, wire):
     assert "Find the lost cat" not in system_prompt(chat_requests(wire)[-1])
 
 
-def test_all_conditions_must_hold(rpc, wire, demo):
+def test_all_conditions_must_hold(rpc, wire, demo, wait_jobs):
     create(
         rpc,
         name="both",
@@ -240,6 +242,7 @@ def test_all_conditions_must_hold(rpc, wire, demo):
     )
     PersonaState.objects.update_or_create(persona=demo["alice"], defaults={"mood": 0.0})
     assert say(rpc, "One ale please")["triggers_fired"] == []
+    wait_jobs()
     PersonaState.objects.filter(persona=demo["alice"]).update(mood=0.7)
     assert fired_names(say(rpc, "One ale please")) == ["both"]
 
