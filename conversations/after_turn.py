@@ -97,13 +97,18 @@ def memory_text(exchange: Exchange) -> str:
 
 def appraise(exchange: Exchange) -> Exchange:
     """The slow part, outside any transaction: embed the exchange, appraise the message."""
+    from conversations.appraisal import Appraisal
     from conversations.appraisal import appraise as appraise_text
     from memory.embeddings import embed_one
 
     exchange.embedding = embed_one(memory_text(exchange))
-    exchange.appraisal = appraise_text(
-        exchange.user_text, method=str(conf("MOOD_APPRAISAL", "lexicon"))
-    )
+    done = (exchange.reply.prompt or {}).get("appraisal")  # made by the turn (its expression)
+    if done:
+        exchange.appraisal = Appraisal(**done)
+    else:
+        exchange.appraisal = appraise_text(
+            exchange.user_text, method=str(conf("MOOD_APPRAISAL", "lexicon"))
+        )
     return exchange
 
 

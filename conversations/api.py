@@ -3,6 +3,7 @@
 ``POST /api/conversations/messages/`` answers with JSON, or with Server-Sent Events when the
 body has ``"stream": true`` or the request sends ``Accept: text/event-stream``:
 
+    event: expression data: {"conversation_id", "expression"}   (first, as soon as known)
     event: chunk   data: {"conversation_id", "index", "delta"}
     event: done    data: <the same result object as the JSON answer>
     event: error   data: {"error": {"code", "message", "data"?}}
@@ -53,13 +54,20 @@ def participant_of(principal: Principal) -> str:
     return principal.name if principal.key_id is None else f"apikey:{principal.name}"
 
 
+PROGRESS = ("chunk", "expression")  # events before the stream's last one
+
+
 def _sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 def _worker(run: Callable, put: Callable[[tuple], None], cancel: threading.Event) -> None:
     try:
-        result = run(on_chunk=lambda chunk: put(("chunk", chunk)), cancel_event=cancel)
+        # the turn's expression ({conversation_id, expression}) comes the chunks' way
+        result = run(
+            on_chunk=lambda data: put(("expression" if "expression" in data else "chunk", data)),
+            cancel_event=cancel,
+        )
         put(("done", result))
     except DomainError as exc:
         put(("error", {"error": errors.error_body(exc)}))
@@ -95,7 +103,7 @@ def _stream_async(run: Callable) -> AsyncIterator[bytes]:
             while True:
                 kind, data = await items.get()
                 yield _sse(kind, data)
-                if kind != "chunk":
+                if kind not in PROGRESS:
                     return
         finally:
             cancel.set()  # client went away (or we are done): stop generating
@@ -111,7 +119,7 @@ def _stream_sync(run: Callable) -> Iterator[bytes]:
         while True:
             kind, data = items.get()
             yield _sse(kind, data)
-            if kind != "chunk":
+            if kind not in PROGRESS:
                 return
     finally:
         cancel.set()
@@ -166,7 +174,11 @@ class SendMessageView(APIView):
         def run(*, on_chunk, cancel_event) -> dict:
             with turn_slot(request.principal):
                 return services.conversation_send_message(
-                    **kwargs, stream=True, on_chunk=on_chunk, cancel_event=cancel_event
+                    **kwargs,
+                    stream=True,
+                    on_chunk=on_chunk,
+                    on_expression=on_chunk,
+                    cancel_event=cancel_event,
                 )
 
         is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)

@@ -55,6 +55,9 @@ POSITIVE = {
     "best": 0.6,
     "hero": 0.6,
     "trust": 0.4,
+    "gift": 0.6,
+    "gifts": 0.6,
+    "generous": 0.6,
 }
 NEGATIVE = {
     "hate": -0.8,
@@ -181,6 +184,36 @@ def appraise_llm(text: str) -> Appraisal:
 def appraise(text: str, *, method: str = "lexicon") -> Appraisal:
     """Appraise a message with the configured method (``lexicon`` or ``llm``)."""
     return appraise_llm(text) if method == "llm" else appraise_lexicon(text)
+
+
+# A gesture a game can play for each emotion label of ``emotion_label`` (none for neutral).
+GESTURES = {
+    "happy": "smile",
+    "excited": "cheer",
+    "content": "nod",
+    "curious": "tilt_head",
+    "angry": "clench_fists",
+    "annoyed": "frown",
+    "sad": "look_down",
+    "uneasy": "step_back",
+}
+
+
+def expression_of(appraisal: Appraisal, *, mood: float, emotion: str = "") -> dict:
+    """What the persona's face and body show in reply to a message: ``{emotion, intensity
+    0..1, gesture?}``. A message with a clear tone shows the appraisal's emotion, as strong as
+    its valence and arousal; a neutral one shows the persona's standing mood, faintly."""
+    if abs(appraisal.valence) >= 0.1:
+        label = appraisal.emotion
+        intensity = 0.65 * abs(appraisal.valence) + 0.35 * appraisal.arousal
+    else:
+        label = emotion or emotion_label(mood, appraisal.arousal)
+        intensity = 0.5 * abs(mood) + 0.2 * appraisal.arousal
+    out = {"emotion": label, "intensity": round(_clamp(intensity, 0.0, 1.0), 3)}
+    gesture = GESTURES.get(label)
+    if gesture:
+        out["gesture"] = gesture
+    return out
 
 
 def baseline_mood(personality: dict[str, float]) -> float:

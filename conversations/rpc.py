@@ -39,7 +39,10 @@ def conversation_send_message(ctx: RpcContext, params: SendMessageParams) -> dic
 
     ``sender`` defaults to this session's user; ``conversation_id`` to the open conversation of
     the persona with the sender. With ``stream: true`` the reply first arrives as
-    ``conversation.chunk`` notifications ``{request_id, conversation_id, index, delta}``.
+    ``conversation.chunk`` notifications ``{request_id, conversation_id, index, delta}``,
+    preceded by one ``conversation.expression`` ``{request_id, conversation_id, expression}``
+    as soon as the persona's expression is known. ``actions_available`` offers actions the
+    persona may choose (returned in ``actions``).
     ``conversation.cancel`` (or closing the socket) stops it: the partial reply is stored as
     cancelled and this request ends with -32031.
     """
@@ -55,6 +58,13 @@ def conversation_send_message(ctx: RpcContext, params: SendMessageParams) -> dic
             log.info("could not deliver a chunk; cancelling the turn")
             ctx.cancel_event.set()
 
+    def on_expression(payload: dict) -> None:
+        try:
+            ctx.notify("conversation.expression", {"request_id": ctx.request_id, **payload})
+        except Exception:  # the client went away: the chunks' callback cancels the turn
+            log.info("could not deliver the expression")
+
+    streaming = params.stream and not ctx.is_notification
     result = services.conversation_send_message(
         persona=persona,
         content=params.content,
@@ -64,7 +74,8 @@ def conversation_send_message(ctx: RpcContext, params: SendMessageParams) -> dic
         context=params.context,
         platform=ctx.session.transport if ctx.session.transport != "ws" else "rpc",
         stream=params.stream,
-        on_chunk=on_chunk if params.stream and not ctx.is_notification else None,
+        on_chunk=on_chunk if streaming else None,
+        on_expression=on_expression if streaming else None,
         cancel_event=ctx.cancel_event,
         greeting_index=params.greeting_index,
         actions_available=params.actions_available,

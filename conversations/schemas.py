@@ -49,6 +49,7 @@ class TimingOut(Out):
     prompt_ms: float = 0.0
     persistence_ms: float = 0.0
     triggers_ms: float = 0.0  # trigger conditions and intents (goals)
+    appraisal_ms: float = 0.0  # the message's appraisal, for the expression
     lore_ms: float = 0.0  # lorebook scanning and macros (part of prompt_ms)
     first_chunk_ms: float | None = None
 
@@ -66,6 +67,14 @@ class ActionOut(Out):
     arguments: dict[str, Any]
 
 
+class ExpressionOut(Out):
+    """What the persona shows (for a game's animation and facial expression)."""
+
+    emotion: str
+    intensity: Annotated[float, Field(ge=0.0, le=1.0)]
+    gesture: str | None = None
+
+
 class SendMessageOut(Out):
     response: str
     conversation_id: str
@@ -76,6 +85,7 @@ class SendMessageOut(Out):
     lore_used: list[LoreUsedOut]
     triggers_fired: list[TriggerFiredOut]
     actions: list[ActionOut]
+    expression: ExpressionOut
     usage: UsageOut
     timing: TimingOut
 

@@ -6,15 +6,16 @@ holds the conversation's turn lock:
 1. ``prepare_turn``: the persona's state, the relationship with the sender, and the user's
    message stored at once with status ``pending`` (owned by this process, with a lease), so a
    server killed mid-turn never loses what it accepted;
-2. ``retrieve``: embed the message, find the memories;
-3. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
+2. ``express``: appraise the message and derive the persona's expression (streamed at once);
+3. ``retrieve``: embed the message, find the memories;
+4. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
    (``goals.services``): their instructions, verbatim line, actions and goal changes;
-4. ``build_prompt``: the chat messages within the token budget (active goals included), and
+5. ``build_prompt``: the chat messages within the token budget (active goals included), and
    the offline hints;
-5. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
+6. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
    timeouts, keeping the lock and the lease fresh on long streams; a fired ``say`` trigger's
    line is the reply instead, with no LLM call;
-6. ``store_turn``: in one short transaction, the reply and the user message's final status.
+7. ``store_turn``: in one short transaction, the reply and the user message's final status.
 
 ``turn_result`` builds the result (the one place it is built). To extend a turn, add a field
 to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a step to
@@ -99,6 +100,8 @@ class TurnRequest:
     greeting_index: int | None = None  # first turn only: which card greeting opens it (lore/)
     # Actions the client offers (``[{name, description, parameters}]``, llm.actions)
     actions_available: list[dict] | None = None
+    # Called with ``{conversation_id, expression}`` as soon as the expression is known
+    on_expression: ChunkCallback | None = None
 
     def __post_init__(self) -> None:
         validate_content(self.content)
@@ -125,6 +128,8 @@ class Turn:
     user_message: Message | None = None
     triggers_fired: list[dict] = field(default_factory=list)  # goals.schemas.TriggerFiredOut
     verbatim: str | None = None  # a fired trigger's ``say``: the reply, word for word
+    appraisal: Any = None  # conversations.appraisal.Appraisal of the user's message
+    expression: dict | None = None  # ``{emotion, intensity, gesture?}``
     actions: list[dict] = field(default_factory=list)  # chosen, offered and valid
     actions_dropped: list[dict] = field(default_factory=list)  # ``{name, reason}``, logged
     state: PersonaState | None = None
@@ -237,6 +242,25 @@ def retrieve(turn: Turn) -> None:
         prompts.PromptMemory(id=str(s.memory.id), content=s.memory.content, score=float(s.score))
         for s in turn.scored
     ]
+
+
+def express(turn: Turn) -> None:
+    """Appraise the message (``MOOD_APPRAISAL``: the lexicon, or the LLM) and derive the
+    persona's expression; streaming clients hear it at once. The after-turn work reuses this
+    appraisal to move the mood."""
+    from conversations.appraisal import appraise, expression_of
+
+    start = time.perf_counter()
+    turn.appraisal = appraise(turn.request.content, method=str(conf("MOOD_APPRAISAL", "lexicon")))
+    turn.expression = expression_of(
+        turn.appraisal, mood=float(turn.state.mood), emotion=turn.state.emotion
+    )
+    turn.timing["appraisal_ms"] = ms_since(start)
+    r = turn.request
+    if r.stream and r.on_expression is not None:
+        r.on_expression(
+            {"conversation_id": str(turn.conversation.id), "expression": turn.expression}
+        )
 
 
 def fire_triggers(turn: Turn) -> None:
@@ -440,6 +464,17 @@ def _choose_actions(turn: Turn, proposed: list[dict]) -> None:
             turn.actions.append(action)
 
 
+def _appraisal_json(appraisal: Any) -> dict | None:
+    if appraisal is None:
+        return None
+    return {
+        "valence": appraisal.valence,
+        "arousal": appraisal.arousal,
+        "emotion": appraisal.emotion,
+        "method": appraisal.method,
+    }
+
+
 def _memories_used(turn: Turn) -> list[dict]:
     used = set(turn.prompt.memory_ids)
     return [
@@ -482,6 +517,8 @@ def store_turn(turn: Turn) -> None:
                 "actions_available": turn.request.actions_available or [],
                 "actions": turn.actions,
                 "actions_dropped": turn.actions_dropped,
+                "expression": turn.expression,
+                "appraisal": _appraisal_json(turn.appraisal),
             },
             memories_used=_memories_used(turn),
             timings=dict(turn.timing),
@@ -499,6 +536,7 @@ def store_turn(turn: Turn) -> None:
 
 TURN_STEPS: tuple[Callable[[Turn], None], ...] = (
     prepare_turn,
+    express,
     retrieve,
     fire_triggers,
     build_prompt,
@@ -532,5 +570,6 @@ def turn_result(turn: Turn) -> dict:
         },
         "timing": dict(turn.timing),
         "actions": turn.actions,
+        "expression": turn.expression,
         **turn.extra,
     }

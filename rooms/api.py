@@ -136,6 +136,7 @@ class RoomMessagesView(APIView):
                     sender=params.sender or participant_of(request.principal),
                     sender_name=params.sender_name,
                     position=params.position.model_dump() if params.position else None,
+                    actions_available=params.actions_available,
                     stream=on_chunk is not None,
                     on_chunk=on_chunk,
                     cancel_event=cancel_event,

@@ -102,6 +102,7 @@ def room_send(ctx: RpcContext, params: RoomSendParams) -> dict:
         sender=params.sender or ctx.session.user_id,
         sender_name=params.sender_name,
         position=params.position.model_dump() if params.position else None,
+        actions_available=params.actions_available,
         cancel_event=ctx.cancel_event,
         **_callbacks(ctx, room, params.stream),
     )

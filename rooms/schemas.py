@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from conversations.schemas import ParticipantStr
+from conversations.schemas import ActionOut, ExpressionOut, ParticipantStr, TriggerFiredOut
 from personamcp.schemas import Cursor, OptionalStrId, Out, Params, StrId
 from personas.schemas import PersonaRef
 from rooms.models import Room
@@ -47,6 +47,7 @@ class RoomSendParams(Params):
     sender_name: Annotated[str, StringConstraints(max_length=255)] | None = None
     stream: bool = False
     position: Position | None = None  # spatial rooms: the sender moves here first
+    actions_available: list[dict[str, Any]] | None = None  # v1.1: see llm.actions
 
 
 class RoomStepParams(Params):
@@ -134,6 +135,9 @@ class RoomReplyOut(Out):
     conversation_id: str
     line_id: int
     emotion: str
+    expression: ExpressionOut  # v1.1 (game worlds)
+    actions: list[ActionOut]
+    triggers_fired: list[TriggerFiredOut]
 
 
 class RoomSendOut(Out):

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.turn import turn_ttl, validate_content
+from llm.actions import validate_definitions
 from personamcp import events, jobs
 from personamcp.exceptions import ValidationFailed
 from personamcp.locks import busy_lock
@@ -349,6 +350,7 @@ def _reply(
     on_reply: ReplyCallback | None,
     cancel_event: threading.Event | None,
     scene: Scene | None = None,
+    actions_available: list[dict] | None = None,
 ) -> dict:
     """``persona`` answers the line ``answering`` through the turn pipeline; the reply becomes
     a line of the room (appended to ``lines``). In a spatial room (``scene``) the persona's
@@ -386,6 +388,7 @@ def _reply(
         stream=stream,
         on_chunk=chunk_callback,
         cancel_event=cancel_event,
+        actions_available=actions_available,
     )
     line = _add_line(
         room=room,
@@ -409,6 +412,9 @@ def _reply(
         "conversation_id": result["conversation_id"],
         "line_id": line.id,
         "emotion": result["emotion"],
+        "expression": result["expression"],
+        "actions": result["actions"],
+        "triggers_fired": result["triggers_fired"],
     }
     if on_reply is not None:
         on_reply(reply)
@@ -458,8 +464,11 @@ def room_send(
     on_reply: ReplyCallback | None = None,
     cancel_event: threading.Event | None = None,
     position: dict | None = None,
+    actions_available: list[dict] | None = None,
 ) -> dict:
     """A participant says ``content`` in the room; the personas the policy picks answer.
+
+    ``actions_available``: actions each answering persona may choose (``llm.actions``).
 
     ``position`` (spatial rooms only, else ``ValidationFailed`` naming it): the sender moves
     there first; only the members within earshot of the sender hear the line.
@@ -472,10 +481,12 @@ def room_send(
     ``Cancelled``...); replies stored before an error stay in the room.
 
     Result: ``{room_id, line_id, replies: [{persona_id, persona_slug, persona_name,
-    response, message_id, conversation_id, line_id, emotion}]}``.
+    response, message_id, conversation_id, line_id, emotion, expression, actions,
+    triggers_fired}]}``.
     """
     _ensure_open(room)
     validate_content(content)
+    actions_available = validate_definitions(actions_available)
     if position is not None:
         spatial.require_spatial(room, field="position")
     sender = str(sender)[:255]
@@ -515,6 +526,7 @@ def room_send(
                     on_reply=on_reply,
                     cancel_event=cancel_event,
                     scene=scene,
+                    actions_available=actions_available,
                 )
             )
     return {"room_id": str(room.id), "line_id": said.id, "replies": replies}

@@ -337,7 +337,18 @@ def world_event(
         _publish(event, perceivers, room=room, persona=persona)
 
     # The persona's triggers on this event (the goals app) fire here, after the commit.
+    from goals.services import fire_event_triggers
+
     triggers_fired: list[dict] = []
+    for p in perceivers:
+        triggers_fired += fire_event_triggers(
+            persona=p.persona,
+            event_type=event_type,
+            description=description.strip(),
+            actor=actor_ref.id or None,
+            event_id=str(event.id),
+            mood=p.result.get("mood"),
+        )
 
     return {
         "event_id": str(event.id),

@@ -39,6 +39,7 @@ def test_post_message_returns_the_rpc_result_shape(client, demo, celery_worker):
         "lore_used",  # v1.1
         "triggers_fired",  # v1.1 (goals)
         "actions",  # v1.1
+        "expression",  # v1.1
         "usage",
         "timing",
     }
@@ -118,8 +119,11 @@ def test_sse_variant_streams_chunks_then_done(client, demo, fake_ollama):
     raw = b"".join(r.streaming_content).decode()
     events = [block for block in raw.split("\n\n") if block]
     kinds = [e.split("\n")[0] for e in events]
-    assert kinds[:-1] == ["event: chunk"] * len(fake_ollama.pieces())
+    assert kinds[0] == "event: expression"  # as soon as it is known, before the reply
+    assert kinds[1:-1] == ["event: chunk"] * len(fake_ollama.pieces())
     assert kinds[-1] == "event: done"
     done = json.loads(events[-1].split("data: ", 1)[1])
-    deltas = [json.loads(e.split("data: ", 1)[1])["delta"] for e in events[:-1]]
+    expression = json.loads(events[0].split("data: ", 1)[1])
+    assert expression["expression"] == done["expression"]
+    deltas = [json.loads(e.split("data: ", 1)[1])["delta"] for e in events[1:-1]]
     assert "".join(deltas) == done["response"] == fake_ollama.reply

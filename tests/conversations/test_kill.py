@@ -37,6 +37,8 @@ def test_kill_9_mid_stream_keeps_the_message_and_frees_the_conversation(live_ser
             "conversation.send_message",
             {"persona_id": "alice", "content": "Tell me the whole story, please.", "stream": True},
         )
+        expression = json.loads(c.ws.recv(timeout=20))  # known before the reply starts
+        assert expression["method"] == "conversation.expression"
         first = json.loads(c.ws.recv(timeout=20))
         assert first["method"] == "conversation.chunk"
         conversation_id = first["params"]["conversation_id"]

@@ -122,6 +122,7 @@ def test_killed_connection_mid_stream_leaves_consistent_history(live_server_proc
             "conversation.send_message",
             {"persona_id": "alice", "content": "tell me everything", "stream": True},
         )
+        assert json.loads(c.ws.recv(timeout=10))["method"] == "conversation.expression"
         first = json.loads(c.ws.recv(timeout=10))
         assert first["method"] == "conversation.chunk"
         # kill the TCP connection without a closing handshake
@@ -162,6 +163,7 @@ def test_busy_holds_across_two_server_processes(live_server_proc, key):
                 "conversation.send_message",
                 {"persona_id": "alice", "content": "long", "stream": True},
             )
+            assert json.loads(ca.ws.recv(timeout=10))["method"] == "conversation.expression"
             assert json.loads(ca.ws.recv(timeout=10))["method"] == "conversation.chunk"
             busy = cb.wait(
                 cb.send(

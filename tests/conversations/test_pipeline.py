@@ -35,6 +35,7 @@ def test_turn_result_shape_and_atomic_storage(demo, celery_worker):
         "lore_used",  # v1.1
         "triggers_fired",  # v1.1 (goals)
         "actions",  # v1.1
+        "expression",  # v1.1
         "usage",
         "timing",
     }

@@ -178,3 +178,31 @@ async def test_fired_trigger_is_a_scope_filtered_persona_trigger_event(rpc_conne
     finally:
         await watcher.close()
         await outsider.close()
+
+
+def test_world_event_result_lists_the_triggers_it_fired(rpc, demo):
+    made = result(
+        rpc(
+            "trigger.create",
+            {
+                "persona_id": "alice",
+                "name": "thanks for the gift",
+                "when": {"event_type": "gift", "keywords": ["sword"]},
+                "then": {"goal": "Thank Mara properly", "instruct": "Thank them."},
+                "once": True,
+            },
+        )
+    )
+    event = {
+        "type": "gift",
+        "description": "Mara gives Alice a fine sword.",
+        "persona_id": "alice",
+        "actor": "mara",
+    }
+    fired = result(rpc("world.event", event))["triggers_fired"]
+    assert [f["trigger_id"] for f in fired] == [made["id"]]
+    assert fired[0]["matched"] == {"event_type": "gift", "keywords": ["sword"]}
+    assert Goal.objects.get(persona=demo["alice"]).text == "Thank Mara properly"
+    assert result(rpc("world.event", event))["triggers_fired"] == []  # once
+    other = {**event, "type": "attack", "description": "Mara swings a sword."}
+    assert result(rpc("world.event", other))["triggers_fired"] == []
