@@ -64,12 +64,12 @@ def make_key(db):
 
 @pytest.fixture
 def demo(db):
-    """The four demo personas, by slug."""
+    """The four demo personas, by slug (without the tavern scene: tests/rooms/test_demo.py)."""
     from django.core.management import call_command
 
     from personas.models import Persona
 
-    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", no_scene=True, stdout=io.StringIO())
     return {p.slug: p for p in Persona.objects.all()}
 
 

@@ -7,7 +7,15 @@ from personas.models import Persona
 
 
 class Command(BaseCommand):
-    help = "Load the demo personas (idempotent: existing slugs are left as they are)."
+    help = (
+        "Load the demo personas and the demo tavern scene (idempotent: existing slugs and an "
+        "existing tavern are left as they are)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-scene", action="store_true", help="Only the personas, not the tavern scene."
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -19,3 +27,10 @@ class Command(BaseCommand):
             created += 1
         total = Persona.objects.count()
         self.stdout.write(f"seed_demo: {created} persona(s) created, {total} in total.")
+        if options.get("no_scene"):
+            return
+        from rooms.demo import seed_tavern
+
+        room, made = seed_tavern()
+        state = "created" if made else "already there"
+        self.stdout.write(f"seed_demo: tavern scene {room.name!r} ({room.id}) {state}.")
