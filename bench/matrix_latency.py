@@ -3,8 +3,9 @@
 Starts a throw-away Synapse on loopback (scripts/synapse.py), a fresh SQLite database with the
 demo personas, and ``manage.py runbot alice`` with the offline responder; a human (matrix-nio)
 sends N messages in a direct room and waits for each reply in its own sync loop, first in an
-unencrypted room, then in an end-to-end encrypted one (same run, same bot process). For
-comparison, the same number of turns through ``conversation.send_message`` over the /mcp
+unencrypted room, then in an end-to-end encrypted one, then in an unencrypted room bridged to
+a Persona-MCP room (the message goes through the bridge's claim, ``room.send`` and the outbox;
+same run, same bot process). For comparison, the same number of turns through ``conversation.send_message`` over the /mcp
 WebSocket of a real daphne server on the same database.
 
     .venv/bin/python bench/matrix_latency.py [--messages 50]
@@ -57,8 +58,25 @@ def manage(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+def bridge(env: dict, matrix_room: str) -> None:
+    """Link a new Persona-MCP room (alice alone) to ``matrix_room``."""
+    script = (
+        "from bots import bridges; from personas.models import Persona;"
+        "from rooms.services import room_create;"
+        "room = room_create(name='bench', personas=[Persona.objects.get(slug='alice')]);"
+        f"bridges.bridge_set(room=room, matrix_room_id='{matrix_room}')"
+    )
+    manage(env, "shell", "-c", script)
+
+
 async def matrix_round_trips(
-    hs: Synapse, bot_user: str, count: int, *, encrypted: bool, store: Path
+    hs: Synapse,
+    bot_user: str,
+    count: int,
+    *,
+    encrypted: bool,
+    store: Path,
+    bridge_env: dict | None = None,
 ) -> list[float]:
     from nio import AsyncClient, AsyncClientConfig, RoomMessageText
 
@@ -89,6 +107,9 @@ async def matrix_round_trips(
         await asyncio.sleep(0.1)
     else:
         raise SystemExit("the bot did not join")
+    if bridge_env is not None:
+        await asyncio.to_thread(bridge, bridge_env, room)
+        await asyncio.sleep(3)  # the bot reads its bridges at its next heartbeat (1 s)
     replies: asyncio.Queue = asyncio.Queue()
 
     def on_message(room_obj, event) -> None:
@@ -162,6 +183,7 @@ def main() -> int:
             "HF_HUB_OFFLINE": "1",
             # The per-room loop guard would (rightly) throttle 50 messages a minute.
             "PERSONAMCP_BOT_ROOM_RATE": "10000",
+            "PERSONAMCP_BOT_HEARTBEAT": "1",
         }
     )
     procs: list[subprocess.Popen] = []
@@ -197,6 +219,16 @@ def main() -> int:
             secret = asyncio.run(
                 matrix_round_trips(
                     hs, bot_user, args.messages, encrypted=True, store=workdir / "human-e2ee"
+                )
+            )
+            bridged = asyncio.run(
+                matrix_round_trips(
+                    hs,
+                    bot_user,
+                    args.messages,
+                    encrypted=False,
+                    store=workdir / "human-bridged",
+                    bridge_env=env,
                 )
             )
 
@@ -239,8 +271,9 @@ def main() -> int:
     print(f"Matrix bot latency, Synapse on loopback, offline responder, {args.messages} messages")
     print(summary("unencrypted room -> reply in sync", plain))
     print(summary("encrypted room -> decrypted reply", secret))
+    print(summary("bridged room -> persona's reply", bridged))
     print(summary("conversation.send_message (/mcp)", rpc))
-    for label, values in (("unencrypted", plain), ("encrypted", secret)):
+    for label, values in (("unencrypted", plain), ("encrypted", secret), ("bridged", bridged)):
         print(
             f"{label:<12} over the turn itself (/mcp): "
             f"p50 +{pct(values, 0.5) - pct(rpc, 0.5):.1f} ms "
@@ -251,6 +284,10 @@ def main() -> int:
     print(
         f"encryption costs p50 +{pct(secret, 0.5) - pct(plain, 0.5):.1f} ms, "
         f"p95 +{pct(secret, 0.95) - pct(plain, 0.95):.1f} ms per round trip"
+    )
+    print(
+        f"the bridge costs p50 +{pct(bridged, 0.5) - pct(plain, 0.5):.1f} ms, "
+        f"p95 +{pct(bridged, 0.95) - pct(plain, 0.95):.1f} ms per round trip"
     )
     return 0
 

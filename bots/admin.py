@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from bots import rooms, selectors, services, supervision
-from bots.models import BotAccount, BotRoom
+from bots import bridges, rooms, selectors, services, supervision
+from bots.models import BotAccount, BotRoom, BridgedEvent, OutboxMessage, RoomBridge
 from personamcp.exceptions import DomainError, ValidationFailed
 
 STATUS_COLOURS = {
@@ -336,3 +336,77 @@ class BotAccountAdmin(admin.ModelAdmin):
             "title": f"Log of {bot.user_id}",
         }
         return TemplateResponse(request, "admin/bots/botaccount/logs.html", context)
+
+
+class RoomBridgeForm(forms.ModelForm):
+    class Meta:
+        model = RoomBridge
+        fields = ["room", "matrix_room_id", "state"]
+
+    def clean(self):
+        data = super().clean()
+        room = data.get("room")
+        if room is not None and data.get("matrix_room_id"):
+            for error in bridges.bridge_errors(
+                room=room, matrix_room_id=data["matrix_room_id"], state=data.get("state", "")
+            ):
+                field = "room" if error["field"] == "room_id" else error["field"]
+                self.add_error(field if field in self.fields else None, error["message"])
+        return data
+
+
+class BridgedEventInline(admin.TabularInline):
+    """The Matrix messages fed into the room, and by which bot (the first to claim each)."""
+
+    model = BridgedEvent
+    extra = 0
+    can_delete = False
+    fields = ["event_id", "bot", "line_id", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RoomBridge)
+class RoomBridgeAdmin(admin.ModelAdmin):
+    """Persona-MCP rooms linked to Matrix rooms, with the bot of each member persona."""
+
+    form = RoomBridgeForm
+    list_display = ["__str__", "room", "matrix_room_id", "state", "member_bots", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["matrix_room_id", "room__name"]
+    list_select_related = ["room"]
+    inlines = [BridgedEventInline]
+
+    @admin.display(description="bots")
+    def member_bots(self, obj: RoomBridge) -> str:
+        data = bridges.bridge_data(obj)
+        return ", ".join(
+            f"{b['persona_slug']}: {b['user_id'] or 'no bot'}{'' if b['joined'] else ' (not in)'}"
+            for b in data["bots"]
+        )
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Messages the bots are sending: pending ones are retried with the same transaction id
+    until the homeserver takes them."""
+
+    list_display = ["txn_id", "bot", "room_id", "status", "attempts", "next_try_at", "sent_at"]
+    list_filter = ["status"]
+    search_fields = ["txn_id", "room_id", "bot__user_id", "event_id"]
+    list_select_related = ["bot"]
+    readonly_fields = ["bot", "room_id", "txn_id", "content", "status", "attempts"]
+    readonly_fields += ["next_try_at", "last_error", "event_id", "line_id", "created_at", "sent_at"]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected messages now")
+    def retry_now(self, request, queryset):
+        count = queryset.exclude(status=OutboxMessage.Status.SENT).update(
+            status=OutboxMessage.Status.PENDING, next_try_at=None
+        )
+        self.message_user(request, f"{count} message(s) will be sent again")

@@ -6,8 +6,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bots import bridges, selectors, services, supervision
 from bots import rooms as bot_room_services
-from bots import selectors, services, supervision
 from bots.models import BotAccount
 from bots.schemas import (
     BotCreate,
@@ -26,6 +26,11 @@ from bots.schemas import (
     BotRoomPatch,
     BotRoomsOut,
     BotRoomsParams,
+    BridgeBody,
+    BridgeDeletedOut,
+    BridgeListOut,
+    BridgeListParams,
+    BridgeOut,
     action_out,
     bot_out,
     room_out,
@@ -204,4 +209,51 @@ class BotRedactView(AdminWrites, APIView):
                 "event_id": body.event_id,
                 "redaction_id": redaction,
             }
+        )
+
+
+def _bridge_room(request, room_id: str):
+    return bridges.bridge_room(
+        room_id=room_id, check=lambda pid: require_persona(request.principal, pid)
+    )
+
+
+class BridgeListView(AdminWrites, APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", str)],
+        responses=BridgeListOut,
+    )
+    def get(self, request):
+        """The bridged rooms, newest first (same as ``bot.bridges``)."""
+        params = parse_query(request, BridgeListParams)
+        items, next_cursor = bridges.bridge_list(
+            persona_ids=request.principal.persona_ids, limit=params.limit, cursor=params.cursor
+        )
+        return Response(
+            {"bridges": [bridges.bridge_data(b) for b in items], "next_cursor": next_cursor}
+        )
+
+
+class BridgeDetailView(AdminWrites, APIView):
+    @extend_schema(responses=BridgeOut)
+    def get(self, request, room_id: str):
+        """The bridge of one Persona-MCP room."""
+        room = _bridge_room(request, room_id)
+        return Response(bridges.bridge_data(bridges.bridge_get(room=room)))
+
+    @extend_schema(request=BridgeBody, responses=BridgeOut)
+    def put(self, request, room_id: str):
+        """Link the room to a Matrix room, or change the link (same as ``bot.bridge``)."""
+        room = _bridge_room(request, room_id)  # the key's scope first, then the body
+        body = parse(request, BridgeBody)
+        bridge = bridges.bridge_set(room=room, matrix_room_id=body.matrix_room_id, state=body.state)
+        return Response(bridges.bridge_data(bridge))
+
+    @extend_schema(responses=BridgeDeletedOut)
+    def delete(self, request, room_id: str):
+        """Unlink the room (same as ``bot.unbridge``)."""
+        room = _bridge_room(request, room_id)
+        matrix_room_id = bridges.bridge_delete(room=room)
+        return Response(
+            {"deleted": True, "room_id": str(room.id), "matrix_room_id": matrix_room_id}
         )

@@ -169,3 +169,81 @@ class BotRun(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in {self.Status.STARTING, self.Status.RUNNING, self.Status.STOPPING}
+
+
+class RoomBridge(models.Model):
+    """A Persona-MCP room linked to a Matrix room: each member persona speaks there as its own
+    bot, through the room's turn-taking policy, with one shared history (the room's lines)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"  # nothing is fed or posted either way
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.OneToOneField("rooms.Room", on_delete=models.CASCADE, related_name="bridge")
+    matrix_room_id = models.CharField(max_length=255, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "room bridge"
+
+    def __str__(self) -> str:
+        return f"{self.room_id} <-> {self.matrix_room_id}"
+
+
+class BridgedEvent(models.Model):
+    """A Matrix message fed into a bridged room, once: the first bot to claim its event id
+    feeds it; every other bot that sees it finds the claim and does nothing."""
+
+    bridge = models.ForeignKey(RoomBridge, on_delete=models.CASCADE, related_name="events")
+    event_id = models.CharField(max_length=255)
+    bot = models.ForeignKey(BotAccount, on_delete=models.SET_NULL, null=True, related_name="+")
+    line_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bridge", "event_id"], name="bots_bridged_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class OutboxMessage(models.Model):
+    """A message a bot is to send, kept until the homeserver took it.
+
+    The transaction id is fixed when the row is made, so every retry (after a connection error,
+    a 429, a restart of the bot) is the same Matrix send: the homeserver stores it once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"  # refused by the homeserver (not retried)
+
+    bot = models.ForeignKey(BotAccount, on_delete=models.CASCADE, related_name="outbox")
+    room_id = models.CharField(max_length=255)
+    txn_id = models.CharField(max_length=64, unique=True)
+    content = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    event_id = models.CharField(max_length=255, blank=True)
+    # The room line it posts (a bridged room), if any.
+    line_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["bot", "status", "id"], name="bots_outbox_pending")]
+        verbose_name = "outbox message"
+
+    def __str__(self) -> str:
+        return f"{self.txn_id} ({self.status})"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bots import bridges, selectors, services, supervision
 from bots import rooms as bot_room_services
-from bots import selectors, services, supervision
 from bots.models import BotAccount
 from bots.schemas import (
     BotIdParams,
@@ -20,6 +20,12 @@ from bots.schemas import (
     BotRoomsOut,
     BotRoomsParams,
     BotRoomUpdateParams,
+    BridgeDeletedOut,
+    BridgeListOut,
+    BridgeListParams,
+    BridgeOut,
+    BridgeParams,
+    BridgeRoomParams,
     action_out,
     bot_out,
     room_out,
@@ -125,3 +131,31 @@ def bot_redact(ctx: RpcContext, params: BotRedactParams) -> dict:
         "event_id": params.event_id,
         "redaction_id": redaction,
     }
+
+
+@rpc_method("bot.bridge", params=BridgeParams, result=BridgeOut, scope="admin")
+def bot_bridge(ctx: RpcContext, params: BridgeParams) -> dict:
+    """Link a Persona-MCP room to a Matrix room (or change the link): each member persona
+    speaks there as its own bot, through the room's turn-taking policy."""
+    room = bridges.bridge_room(room_id=params.room_id, check=ctx.check_persona)
+    bridge = bridges.bridge_set(room=room, matrix_room_id=params.matrix_room_id, state=params.state)
+    return bridges.bridge_data(bridge)
+
+
+@rpc_method("bot.unbridge", params=BridgeRoomParams, result=BridgeDeletedOut, scope="admin")
+def bot_unbridge(ctx: RpcContext, params: BridgeRoomParams) -> dict:
+    """Unlink a bridged room (the bots stay in the Matrix room, nothing more is relayed)."""
+    room = bridges.bridge_room(room_id=params.room_id, check=ctx.check_persona)
+    matrix_room_id = bridges.bridge_delete(room=room)
+    return {"deleted": True, "room_id": str(room.id), "matrix_room_id": matrix_room_id}
+
+
+@rpc_method("bot.bridges", params=BridgeListParams, result=BridgeListOut, scope="read")
+def bot_bridges(ctx: RpcContext, params: BridgeListParams) -> dict:
+    """The bridged rooms, newest first, one page at a time."""
+    principal = ctx.principal
+    persona_ids = principal.persona_ids if principal is not None else None
+    items, next_cursor = bridges.bridge_list(
+        persona_ids=persona_ids, limit=params.limit, cursor=params.cursor
+    )
+    return {"bridges": [bridges.bridge_data(b) for b in items], "next_cursor": next_cursor}

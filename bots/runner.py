@@ -21,12 +21,13 @@ import time
 from collections import deque
 from pathlib import Path
 
+from aiohttp import ClientConnectionError
 from django.conf import settings
 from django.db import close_old_connections
-from markdown_it import MarkdownIt
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    ErrorResponse,
     InviteMemberEvent,
     JoinError,
     LoginResponse,
@@ -34,15 +35,16 @@ from nio import (
     MegolmEvent,
     RoomKeyRequest,
     RoomMessageText,
-    RoomSendError,
+    RoomSendResponse,
     SyncError,
     UploadResponse,
     WhoamiResponse,
 )
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bots import e2ee, rooms, selectors, services, supervision
+from bots import bridges, e2ee, outbox, rooms, selectors, services, supervision
 from bots.exceptions import AlreadyRunning
+from bots.formatting import split_message, text_content
 from bots.models import BotAccount
 from memory.embeddings import warm_up
 
@@ -56,41 +58,10 @@ class FatalBotError(Exception):
     """The bot cannot run with its configuration (e.g. refused credentials)."""
 
 
-def split_message(text: str, limit: int) -> list[str]:
-    """Split a reply into Matrix messages of at most ``limit`` characters, preferring
-    paragraph, then line, then sentence, then word boundaries."""
-    text = text.strip()
-    parts: list[str] = []
-    while len(text) > limit:
-        window = text[:limit]
-        cut = -1
-        for sep in ("\n\n", "\n", ". ", "! ", "? ", " "):
-            pos = window.rfind(sep)
-            if pos > limit // 3:
-                cut = pos + len(sep)
-                break
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut].strip())
-        text = text[cut:].strip()
-    if text:
-        parts.append(text)
-    return parts
-
-
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("strikethrough")
-
-
 def reply_content(text: str, event: RoomMessageText, *, first: bool) -> dict:
     """A reply as Matrix content: Markdown rendered to ``formatted_body`` (only when the text
     has any), in the thread when the message was in one, else as a reply to it."""
-    content: dict = {"msgtype": "m.text", "body": text}
-    html = _markdown.render(text).strip()
-    plain = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    plain = plain.replace('"', "&quot;")
-    if html != f"<p>{plain}</p>":
-        content["format"] = "org.matrix.custom.html"
-        content["formatted_body"] = html
+    content = text_content(text)
     relates = (event.source.get("content") or {}).get("m.relates_to") or {}
     if relates.get("rel_type") == "m.thread":
         content["m.relates_to"] = {
@@ -159,6 +130,11 @@ def encrypted_client(bot: BotAccount) -> AsyncClient:
         encryption_enabled=ENCRYPTION_ENABLED,
         store_sync_tokens=ENCRYPTION_ENABLED,
         pickle_key=services.bot_pickle_key(bot=bot),
+        # Every call waits out a 429 for the retry_after_ms the homeserver asked (nio retries
+        # it, the runner logs it); connection errors come back to the runner, which retries
+        # them itself: sends through the outbox (same transaction id), syncs with backoff.
+        max_limit_exceeded=None,
+        max_timeouts=0,
     )
     return AsyncClient(
         bot.homeserver,
@@ -283,6 +259,7 @@ class BotRunner:
         self.client = encrypted_client(bot)
         self.crypto = e2ee.Crypto(self.client, bot)
         self.client.add_to_device_callback(self.crypto.on_key_request, (RoomKeyRequest,))
+        self.client.add_response_callback(self.on_error_response, ErrorResponse)
         self.stop_event = asyncio.Event()
         self.cancel_event = threading.Event()
         self.known_bots: set[str] = set()
@@ -295,6 +272,8 @@ class BotRunner:
         self.recorded_rooms: list[dict] | None = None
         self.started_ms = int(time.time() * 1000)
         self.answered = 0
+        self.bridged: set[str] = set()  # Matrix rooms of the bridges this persona is in
+        self.outbox_wake: asyncio.Event | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -312,24 +291,32 @@ class BotRunner:
                 raise RuntimeError(f"first sync failed: {first.message}")
             for room in self.bot.rooms:
                 await self.join(room, reason="configured")
+            self.bridged = await _in_thread(bridges.bridged_rooms_of, bot=self.bot)
             for room_id, info in first.rooms.invite.items():
                 await self.on_invite(room_id, info.invite_state)
+            await self.join_bridged()
             await asyncio.to_thread(warm_up)  # the first answer must not load the model
             await self.record_rooms()
             await _in_thread(supervision.bot_run_running, bot=self.bot, pid=self.pid)
             log.info("running: %d joined rooms", len(self.client.rooms))
+            self.outbox_wake = asyncio.Event()
             heartbeat = asyncio.create_task(self.heartbeat_loop())
+            delivering = asyncio.create_task(self.outbox_loop())
             syncing = asyncio.create_task(self.sync_loop())
             stopping = asyncio.create_task(self.stop_event.wait())
             await asyncio.wait({stopping, syncing}, return_when=asyncio.FIRST_COMPLETED)
             if syncing.done() and not syncing.cancelled() and syncing.exception():
                 heartbeat.cancel()
                 stopping.cancel()
+                delivering.cancel()
                 raise syncing.exception()
             syncing.cancel()
             heartbeat.cancel()
             await asyncio.gather(syncing, heartbeat, return_exceptions=True)
             await self.finish_tasks()
+            delivering.cancel()
+            await asyncio.gather(delivering, return_exceptions=True)
+            await self.flush_outbox()
             log.info("stopped cleanly after %d replies", self.answered)
             return 0, ""
         except FatalBotError as exc:
@@ -357,6 +344,15 @@ class BotRunner:
         )
         log.info("device %s, fingerprint %s", self.client.device_id, fingerprint)
 
+    async def on_error_response(self, response: ErrorResponse) -> None:
+        """nio calls this for each 429 before it waits and retries the same request."""
+        if response.status_code == "M_LIMIT_EXCEEDED":
+            log.warning(
+                "rate limited (M_LIMIT_EXCEEDED, retry_after_ms %s): %s waits as asked",
+                response.retry_after_ms or 5000,
+                type(response).__name__.removesuffix("Error") or "a request",
+            )
+
     def request_stop(self) -> None:
         if not self.stop_event.is_set():
             log.info("stop requested")
@@ -380,9 +376,14 @@ class BotRunner:
                 keep = await _in_thread(supervision.bot_heartbeat, bot=self.bot, pid=self.pid)
                 self.known_bots = await _in_thread(selectors.bot_user_ids)
                 self.room_settings = await _in_thread(rooms.bot_room_settings, bot=self.bot)
+                self.bridged = await _in_thread(bridges.bridged_rooms_of, bot=self.bot)
             except Exception:
                 log.exception("heartbeat failed")
                 continue
+            try:
+                await self.join_bridged()
+            except Exception as exc:
+                log.warning("could not join the bridged rooms: %s", type(exc).__name__)
             if not keep:
                 log.info("the run row asks this process to stop")
                 self.request_stop()
@@ -401,33 +402,58 @@ class BotRunner:
         await login(self.client, self.bot)
 
     async def sync_loop(self) -> None:
+        """Sync until stopped. A 429 waits ``retry_after_ms`` (in nio); an unreachable
+        homeserver (it restarts, the network is down) and other sync errors are retried with
+        backoff."""
         failures = 0
         while True:
-            response = await self.client.sync(timeout=10000)
+            try:
+                response = await self.client.sync(timeout=10000)
+            except (ClientConnectionError, TimeoutError, OSError) as exc:
+                failures += 1
+                wait = outbox.backoff(failures)
+                log.warning(
+                    "sync: homeserver unreachable (%s); retrying in %.1f s",
+                    type(exc).__name__,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                continue
             if isinstance(response, SyncError) and response.status_code == "M_UNKNOWN_TOKEN":
                 await self.log_in_again(response.message)
                 continue
             if isinstance(response, SyncError):
                 failures += 1
-                log.warning("sync failed (%s); retrying", response.message)
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                wait = outbox.backoff(failures)
+                log.warning("sync failed (%s); retrying in %.1f s", response.message, wait)
+                await asyncio.sleep(wait)
                 continue
+            if failures:
+                log.info("sync works again after %d failed attempts", failures)
+                if self.outbox_wake is not None:
+                    self.outbox_wake.set()
             failures = 0
-            for room_id, info in response.rooms.invite.items():
-                await self.on_invite(room_id, info.invite_state)
-            for room_id, info in response.rooms.join.items():
-                room = self.client.rooms.get(room_id)
-                if room is None:
-                    continue
-                for event in info.timeline.events:
-                    if isinstance(event, RoomMessageText):
-                        self.on_message(room, event)
-                    elif isinstance(event, MegolmEvent):
-                        await self.crypto.undecryptable(room, event)
-            for room, event in await self.crypto.after_sync():
+            try:
+                await self.handle_sync(response)
+            except (ClientConnectionError, TimeoutError, OSError) as exc:
+                log.warning("homeserver unreachable after a sync (%s)", type(exc).__name__)
+
+    async def handle_sync(self, response) -> None:
+        for room_id, info in response.rooms.invite.items():
+            await self.on_invite(room_id, info.invite_state)
+        for room_id, info in response.rooms.join.items():
+            room = self.client.rooms.get(room_id)
+            if room is None:
+                continue
+            for event in info.timeline.events:
                 if isinstance(event, RoomMessageText):
                     self.on_message(room, event)
-            await self.record_rooms()
+                elif isinstance(event, MegolmEvent):
+                    await self.crypto.undecryptable(room, event)
+        for room, event in await self.crypto.after_sync():
+            if isinstance(event, RoomMessageText):
+                self.on_message(room, event)
+        await self.record_rooms()
 
     # --- rooms --------------------------------------------------------------------------
 
@@ -464,6 +490,11 @@ class BotRunner:
             self.recorded_rooms = snapshot
             self.room_settings = await _in_thread(rooms.bot_room_settings, bot=self.bot)
 
+    async def join_bridged(self) -> None:
+        """Join the bridged Matrix rooms the bot is not in yet (invited, or public rooms)."""
+        for room_id in sorted(self.bridged - set(self.client.rooms)):
+            await self.join(room_id, reason="bridged room")
+
     async def join(self, room: str, *, reason: str) -> bool:
         response = await self.client.join(room)
         if isinstance(response, JoinError):
@@ -484,7 +515,9 @@ class BotRunner:
         if inviter is None:
             return
         self.inviters[room_id] = inviter
-        if self.bot.invite_policy == BotAccount.InvitePolicy.MANUAL:
+        if room_id in self.bridged:
+            await self.join(room_id, reason=f"bridged room, invited by {inviter}")
+        elif self.bot.invite_policy == BotAccount.InvitePolicy.MANUAL:
             if room_id not in self.announced_invites:
                 self.announced_invites.add(room_id)
                 log.info("invite to %s from %s waits for an operator", room_id, inviter)
@@ -537,6 +570,9 @@ class BotRunner:
             return  # never answer itself
         if event.server_timestamp < self.started_ms - 1000:
             return
+        if room.room_id in self.bridged:
+            self.on_bridged_message(room, event)
+            return
         if not self.bot.answer_bots and event.sender in self.known_bots:
             return  # another persona bot: no bot-to-bot loops
         if (room.encrypted and not self.crypto.trusts(event.sender)) or self.crypto.blocked(
@@ -553,11 +589,57 @@ class BotRunner:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def on_bridged_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        """A message in a bridged room: persona bots never answer one another there; a human's
+        message is fed into the Persona-MCP room by the first bot that claims it."""
+        if event.sender in self.known_bots:
+            return
+        if (room.encrypted and not self.crypto.trusts(event.sender)) or self.crypto.blocked(
+            event.sender
+        ):
+            log.info("room %s: ignoring %s (trust policy)", room.room_id, event.sender)
+            return
+        task = asyncio.create_task(self.feed(room, event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def feed(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        try:
+            result = await _in_thread(
+                bridges.bridge_feed,
+                bot=self.bot,
+                matrix_room_id=room.room_id,
+                event_id=event.event_id,
+                sender=event.sender,
+                sender_name=room.user_name(event.sender) or event.sender,
+                body=event.body,
+                cancel_event=self.cancel_event,
+            )
+        except Exception as exc:
+            log.error("room %s: bridged turn failed: %s: %s", room.room_id, type(exc).__name__, exc)
+            return
+        if result is not None:
+            if self.outbox_wake is not None:
+                self.outbox_wake.set()  # this bot's own posts go at once, others' at their poll
+            names = ", ".join(r["persona_slug"] for r in result["replies"]) or "nobody"
+            log.info(
+                "room %s: fed %s into its bridged room; answered by %s",
+                room.room_id,
+                event.event_id,
+                names,
+            )
+
+    async def typing(self, room_id: str, on: bool) -> None:
+        try:
+            await self.client.room_typing(room_id, on, timeout=30000)
+        except Exception as exc:  # a typing notice is never worth failing a reply for
+            log.debug("typing notice failed: %s", type(exc).__name__)
+
     async def answer(self, room: MatrixRoom, event: RoomMessageText) -> None:
         lock = self.room_locks.setdefault(room.room_id, asyncio.Lock())
         async with lock:
             # Typing notices run beside the turn: they must not add to the reply's latency.
-            typing = asyncio.create_task(self.client.room_typing(room.room_id, True, timeout=30000))
+            typing = asyncio.create_task(self.typing(room.room_id, True))
             try:
                 reply = await _in_thread(self.turn, room, event)
             except Exception as exc:
@@ -577,20 +659,93 @@ class BotRunner:
                 self.answered += 1
                 log.info("room %s: answered %s", room.room_id, event.sender)
             await typing
-            await self.client.room_typing(room.room_id, False)
+            await self.typing(room.room_id, False)
 
     async def send(self, room_id: str, content: dict) -> None:
-        """Send a message (encrypted in an encrypted room, to the devices the policy trusts).
+        """Queue a message in the outbox (stored, so that it survives the homeserver's and
+        this process's restarts) and wake the delivery loop."""
+        await _in_thread(outbox.outbox_add, bot=self.bot, room_id=room_id, content=content)
+        if self.outbox_wake is not None:
+            self.outbox_wake.set()
+        else:
+            await self.flush_outbox()
 
-        matrix-nio retries connection errors and 429s (``retry_after_ms``) with the same
-        transaction id, so a message is neither lost nor doubled while the homeserver is away.
-        """
+    async def outbox_loop(self) -> None:
+        """Send the outbox's due messages, in order per room; poll for messages other
+        processes queued (bridged rooms) every ``OUTBOX_POLL`` seconds."""
+        poll = settings.BOTS.get("OUTBOX_POLL", 0.5)
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox delivery failed")
+            try:
+                await asyncio.wait_for(self.outbox_wake.wait(), timeout=poll)
+            except TimeoutError:
+                pass
+            self.outbox_wake.clear()
+
+    async def flush_outbox(self, grace: float = 3.0) -> None:
+        """At a stop: a last try of what is due (the rest waits for the next start)."""
+        try:
+            await asyncio.wait_for(self.deliver_due(), timeout=grace)
+        except Exception as exc:
+            log.info("outbox not flushed at stop (%s)", type(exc).__name__)
+
+    async def deliver_due(self) -> None:
+        rows = await _in_thread(outbox.outbox_due, bot=self.bot)
+        blocked: set[str] = set()
+        for row in rows:
+            if row.room_id in blocked:
+                continue
+            if not await self.deliver(row):
+                blocked.add(row.room_id)  # later messages wait: the order stays
+
+    async def deliver(self, row) -> bool:
+        """One try at one outbox message (encrypted in an encrypted room, to the devices the
+        policy trusts). Returns whether it was sent."""
         self.crypto.apply_trust()
-        response = await self.client.room_send(
-            room_id, "m.room.message", content, ignore_unverified_devices=True
-        )
-        if isinstance(response, RoomSendError):
-            log.error("room %s: sending failed: %s", room_id, response.message)
+        try:
+            response = await self.client.room_send(
+                row.room_id,
+                "m.room.message",
+                row.content,
+                tx_id=row.txn_id,
+                ignore_unverified_devices=True,
+            )
+        except (ClientConnectionError, TimeoutError, OSError) as exc:
+            wait = await _in_thread(
+                outbox.outbox_retry, row=row, error=f"homeserver unreachable: {type(exc).__name__}"
+            )
+            log.warning(
+                "room %s: homeserver unreachable (%s); message %s retried in %.1f s",
+                row.room_id,
+                type(exc).__name__,
+                row.txn_id,
+                wait,
+            )
+            return False
+        except Exception as exc:  # e.g. a room the bot has not joined yet
+            await _in_thread(
+                outbox.outbox_retry,
+                row=row,
+                error=f"{type(exc).__name__}: {exc}",
+                refused=True,
+                max_tries=outbox.MAX_LOCAL_ERRORS,
+            )
+            log.warning("room %s: cannot send message %s yet: %s", row.room_id, row.txn_id, exc)
+            return False
+        if isinstance(response, RoomSendResponse):
+            await _in_thread(outbox.outbox_sent, row=row, event_id=response.event_id)
+            return True
+        code = getattr(response, "status_code", "") or ""
+        if code == "M_UNKNOWN_TOKEN":
+            await self.log_in_again(response.message)
+            await _in_thread(outbox.outbox_retry, row=row, error=str(response), delay=0)
+            return False
+        await _in_thread(outbox.outbox_retry, row=row, error=str(response), refused=True)
+        log.error("room %s: sending failed: %s", row.room_id, response.message)
+        return False
 
     def turn(self, room: MatrixRoom, event: RoomMessageText) -> str:
         from conversations.services import conversation_send_message

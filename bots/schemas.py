@@ -286,3 +286,65 @@ class BotRedactOut(Out):
     room_id: str
     event_id: str
     redaction_id: str
+
+
+# --- bridged rooms ----------------------------------------------------------------------------
+
+MatrixRoomId = Annotated[
+    str, StringConstraints(min_length=2, max_length=255, pattern=r"^![^\s/]+$")
+]
+RoomUuid = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class BridgeBody(Params):
+    """Link a Persona-MCP room to a Matrix room (``!id``), or change the link."""
+
+    matrix_room_id: MatrixRoomId
+    state: Literal["active", "paused"] = "active"
+
+
+class BridgeParams(BridgeBody):
+    room_id: RoomUuid
+
+
+class BridgeRoomParams(Params):
+    room_id: RoomUuid
+
+
+class BridgeListParams(Params):
+    limit: Limit = 50
+    cursor: str | None = None
+
+
+class BridgeBotOut(Out):
+    persona_id: str
+    persona_slug: str
+    bot_id: str | None
+    user_id: str | None
+    joined: bool
+
+
+class BridgeOut(Out):
+    """A Persona-MCP room linked to a Matrix room, and the bots of its member personas."""
+
+    id: str
+    room_id: str
+    room_name: str
+    matrix_room_id: str
+    state: Literal["active", "paused"]
+    bots: list[BridgeBotOut]
+    messages_fed: int
+    pending_posts: int
+    created_at: str | None
+    updated_at: str | None
+
+
+class BridgeListOut(Out):
+    bridges: list[BridgeOut]
+    next_cursor: str | None
+
+
+class BridgeDeletedOut(Out):
+    deleted: bool
+    room_id: str
+    matrix_room_id: str

@@ -3,6 +3,8 @@ from django.urls import path
 from bots import api
 
 urlpatterns = [
+    path("bridges/", api.BridgeListView.as_view(), name="bridge-list"),
+    path("bridges/<str:room_id>/", api.BridgeDetailView.as_view(), name="bridge-detail"),
     path("bots/", api.BotListView.as_view(), name="bot-list"),
     path("bots/<str:bot_id>/", api.BotDetailView.as_view(), name="bot-detail"),
     path(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,12 +38,86 @@ def synapse():
     hs.stop()
 
 
+class OwnSynapse(Synapse):
+    """A homeserver of one test: it can be stopped and started again on the same port and
+    data (a restart), and its message rate limit can be tight (``rc_message``)."""
+
+    def __init__(self, rc_message: dict | None = None):
+        super().__init__()
+        self.rc_message = rc_message
+        self.config_path: Path | None = None
+
+    def configure(self) -> Path:
+        if self.config_path is not None:
+            return self.config_path  # a restart keeps the config, the keys and the database
+        config = super().configure()
+        if self.rc_message is not None:
+            lines = [
+                f"rc_message: {json.dumps(self.rc_message)}"
+                if line.startswith("rc_message:")
+                else line
+                for line in config.read_text().splitlines()
+            ]
+            config.write_text("\n".join(lines) + "\n")
+        self.config_path = config
+        return config
+
+    def down(self) -> None:
+        """Stop the homeserver, keep its data."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def up(self) -> None:
+        self.start()
+
+    def unlimit(self, user_id: str) -> None:
+        """No rate limit for this user (the human of a rate-limit test)."""
+        admin = self.register(f"admin{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex, admin=True)
+        self.request(
+            "POST",
+            f"/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            {"messages_per_second": 0, "burst_count": 0},
+            token=admin["access_token"],
+        )
+
+
+@pytest.fixture
+def own_synapse():
+    """own_synapse(rc_message=None) -> a homeserver of this test (stopped at its end)."""
+    made: list[OwnSynapse] = []
+
+    def make(**kwargs) -> OwnSynapse:
+        hs = OwnSynapse(**kwargs).start()
+        made.append(hs)
+        return hs
+
+    yield make
+    for hs in made:
+        hs.stop()
+
+
+@pytest.fixture
+def bot_llm():
+    """A fake Ollama for the bot processes: ``(server, env)``; pass ``env`` to ``runbot``."""
+    from tests.conversations.fakes import FakeLLMServer
+
+    with FakeLLMServer("ollama", delay=0.0) as server:
+        env = {"LLM_PROVIDER": "ollama", "OLLAMA_URL": server.url, "LLM_MODEL": "fake-model"}
+        yield server, env
+
+
 class MatrixUser:
     """A human on the homeserver, driven with plain client-server API calls."""
 
     def __init__(self, hs: Synapse, username: str, password: str):
         self.hs = hs
         self.password = password
+        self.username = username
         info = hs.register(username, password)
         self.user_id = info["user_id"]
         self.token = info["access_token"]
@@ -62,10 +137,12 @@ class MatrixUser:
             body["name"] = name
         return self.call("POST", "/createRoom", json=body)["room_id"]
 
-    def send(self, room_id: str, text: str) -> str:
+    def send(self, room_id: str, text: str, **extra) -> str:
+        """Send a text message (``extra``: more content, e.g. ``m.relates_to``)."""
         self._txn += 1
         path = f"/rooms/{room_id}/send/m.room.message/t{self._txn}-{uuid.uuid4().hex[:6]}"
-        return self.call("PUT", path, json={"msgtype": "m.text", "body": text})["event_id"]
+        body = {"msgtype": "m.text", "body": text, **extra}
+        return self.call("PUT", path, json=body)["event_id"]
 
     def joined(self, room_id: str) -> set[str]:
         return set(self.call("GET", f"/rooms/{room_id}/joined_members")["joined"])
@@ -99,6 +176,18 @@ class MatrixUser:
         return response.json().get("displayname") if response.status_code == 200 else None
 
 
+def mcp_call(client, key: str, method: str, params: dict) -> dict:
+    """One JSON-RPC call over HTTP ``/mcp`` with an API key (a Django test client)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    response = client.post(
+        "/mcp",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    return response.json()
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,10 +199,12 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> N
 
 @pytest.fixture
 def matrix_user(synapse):
+    """matrix_user(prefix="human", hs=None) -> a human on the session's (or ``hs``) server."""
     users: list[MatrixUser] = []
 
-    def make(prefix: str = "human") -> MatrixUser:
-        user = MatrixUser(synapse, f"{prefix}{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex)
+    def make(prefix: str = "human", hs: Synapse | None = None) -> MatrixUser:
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        user = MatrixUser(hs or synapse, name, "pw-" + uuid.uuid4().hex)
         users.append(user)
         return user
 
@@ -144,15 +235,16 @@ def make_bot(synapse, transactional_db):
 
     made = []
 
-    def make(persona, *, password: str | None = None, register: bool = True, **fields):
+    def make(persona, *, password: str | None = None, register: bool = True, hs=None, **fields):
+        hs = hs or synapse
         username = f"{persona.slug}{uuid.uuid4().hex[:8]}"
         real = "bot-" + uuid.uuid4().hex
         if register:
-            synapse.register(username, real)
+            hs.register(username, real)
         bot = services.bot_create(
             persona=persona,
-            homeserver=synapse.url,
-            user_id=synapse.user_id(username),
+            homeserver=hs.url,
+            user_id=hs.user_id(username),
             password=password or real,
             **fields,
         )
@@ -176,15 +268,23 @@ def runbot(fast_bots):
     """runbot(ref) -> a foreground ``manage.py runbot`` process on the test database."""
     procs: list[subprocess.Popen] = []
 
-    def start(ref: str) -> subprocess.Popen:
+    def start(ref: str, env: dict | None = None, output: Path | None = None) -> subprocess.Popen:
+        """``env``: more environment; ``output``: a file for stdout and stderr (then the log
+        is written to the console too)."""
+        args = [sys.executable, "manage.py", "runbot", ref]
+        if output is None:
+            args.append("--no-console")
+        out = open(output, "ab") if output is not None else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runbot", ref, "--no-console"],
+            args,
             cwd=ROOT,
-            env=server_env(FAST),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            env=server_env({**FAST, **(env or {})}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if output is not None:
+            out.close()
         procs.append(proc)
         return proc
 

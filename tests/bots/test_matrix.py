@@ -16,6 +16,7 @@ import pytest
 
 from tests.bots.conftest import (
     bot_run,
+    mcp_call,
     process_exists,
     runner_pids,
     supervise,
@@ -124,17 +125,6 @@ def _admin_client(django_user_model):
     return client
 
 
-def _mcp(client, key: str, method: str, params: dict) -> dict:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    response = client.post(
-        "/mcp",
-        json.dumps(body),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    return response.json()
-
-
 def test_start_and_stop_through_rest_rpc_and_admin_spawn_and_end_real_processes(
     demo, make_bot, matrix_user, api_as, make_key, django_user_model, bot_worker, client
 ):
@@ -148,7 +138,7 @@ def test_start_and_stop_through_rest_rpc_and_admin_spawn_and_end_real_processes(
     run = wait_status(bot, "running")
     assert runner_pids(bot) == [run.pid]
 
-    stopped = _mcp(client, make_key("admin"), "bot.stop", {"bot_id": str(bot.id)})
+    stopped = mcp_call(client, make_key("admin"), "bot.stop", {"bot_id": str(bot.id)})
     assert stopped["result"]["status"] in {"stopping", "stopped"}
     wait_status(bot, "stopped", timeout=60)
     wait_until(lambda: runner_pids(bot) == [], 10, "no runner process left")
@@ -167,7 +157,7 @@ def test_start_and_stop_through_rest_rpc_and_admin_spawn_and_end_real_processes(
     pages = [
         rest.get(f"/api/bots/{bot.id}/").content.decode(),
         rest.get("/api/bots/").content.decode(),
-        json.dumps(_mcp(client, make_key("admin"), "bot.list", {})),
+        json.dumps(mcp_call(client, make_key("admin"), "bot.list", {})),
         admin.get(changelist).content.decode(),
         admin.get(f"{changelist}{bot.id}/change/").content.decode(),
         admin.get(f"/admin/bots/botaccount/{bot.id}/logs/").content.decode(),

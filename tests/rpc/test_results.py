@@ -150,6 +150,9 @@ def _calls(s: dict) -> list[tuple[str, object]]:
             "bot.redact",
             lambda: {"bot_id": s["bot_id"], "room_id": ROOM, "event_id": "$e:localhost"},
         ),
+        ("bot.bridge", lambda: {"room_id": s["bridge_room"], "matrix_room_id": ROOM}),
+        ("bot.bridges", {}),
+        ("bot.unbridge", lambda: {"room_id": s["bridge_room"]}),
         ("tools/list", {}),
         ("tools/call", {"name": "list_personas", "arguments": {}}),
         ("resources/list", {}),
@@ -232,6 +235,14 @@ def bot_id(demo):
 
 
 @pytest.fixture
+def bridge_room(demo, bot_id):
+    """A room whose only member (pip) has the fixture bot: it can be bridged to ``ROOM``."""
+    from rooms.services import room_create
+
+    return str(room_create(name="Bridged", personas=[demo["pip"]]).id)
+
+
+@pytest.fixture
 def offline_llm(settings):
     with FakeLLMServer("ollama", reply="Well met, stranger.", delay=0.0) as server:
         settings.LLM_PROVIDER = "ollama"
@@ -241,11 +252,11 @@ def offline_llm(settings):
 
 
 async def test_every_result_is_its_registered_models_shape(
-    rpc_connect, akey, bot_id, offline_llm, wait_jobs
+    rpc_connect, akey, bot_id, bridge_room, offline_llm, wait_jobs
 ):
     key = await akey("admin")
     client = await rpc_connect(token=key)
-    state: dict = {"key": key, "bot_id": bot_id}
+    state: dict = {"key": key, "bot_id": bot_id, "bridge_room": bridge_room}
     failures = []
     for name, params in _calls(state):
         method = registry.get(name)

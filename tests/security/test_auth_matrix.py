@@ -254,7 +254,7 @@ def _body(op: dict, components: dict) -> dict:
 def _rest_scope(path: str, verb: str) -> str | None:
     if PUBLIC_PATHS.match(path):
         return None
-    if path.startswith("/api/bots/") and verb != "get":
+    if path.startswith(("/api/bots/", "/api/bridges/")) and verb != "get":
         return "admin"
     if path.startswith("/api/bots/") and path.endswith("/logs/"):
         return "admin"
