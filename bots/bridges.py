@@ -46,9 +46,9 @@ BUSY_WAIT = 120.0
 def _member_bots(room, matrix_room_id: str | None = None) -> list[tuple[object, BotAccount | None]]:
     """``(persona, bot)`` for each member in member order; the bot is the persona's enabled
     bot, preferring one already in the Matrix room ``matrix_room_id``."""
-    from rooms.selectors import _members
+    from rooms.selectors import room_members
 
-    members = _members(room)
+    members = room_members(room)
     bots = BotAccount.objects.filter(persona__in=members, enabled=True).order_by("user_id")
     joined = set()
     if matrix_room_id:
@@ -281,10 +281,10 @@ def _post_line(line_id: int, feeding: tuple[str, str] | None) -> None:
 def bridge_room(*, room_id: str, check=None):
     """The room ``room_id`` for a bridge call; ``check(persona_id)`` (the caller's key scope)
     is called for every member: a key manages a bridge only when it covers the whole room."""
-    from rooms.selectors import _members, room_get
+    from rooms.selectors import room_get, room_members
 
     room = room_get(room_id=room_id)
     if check is not None:
-        for persona in _members(room):
+        for persona in room_members(room):
             check(str(persona.id))
     return room
