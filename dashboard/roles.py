@@ -74,14 +74,27 @@ def grant_all(apps, schema_editor) -> None:
         grant_app(apps, app_config.label, using)
 
 
+# The models granting needs; a partial ``migrate <app> <migration>`` may stop before them.
+NEEDED_MODELS = (("auth", "Group"), ("auth", "Permission"), ("contenttypes", "ContentType"))
+
+
 def on_post_migrate(sender, app_config=None, using: str = "default", apps=None, **kwargs) -> None:
+    """Grant the roles ``app_config``'s permissions once they exist. Skipped when the migrated
+    state has no auth or contenttypes models yet (as Django's own ``create_permissions``
+    does): the grants follow with the migration that brings them."""
     from django.apps import apps as global_apps
 
     app_config = app_config or sender
     label = getattr(app_config, "label", None)
     if not label or not global_apps.is_installed("django.contrib.auth"):
         return
-    grant_app(apps or global_apps, label, using)
+    state = apps or global_apps
+    try:
+        for app_label, model in NEEDED_MODELS:
+            state.get_model(app_label, model)
+    except LookupError:
+        return
+    grant_app(state, label, using)
 
 
 def role_names(user) -> list[str]:
