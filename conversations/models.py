@@ -78,6 +78,9 @@ class Message(models.Model):
     emotion = models.CharField(max_length=32, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    # The JSON-RPC code the turn ended with: a failed turn's error (-32010 LLM unavailable,
+    # -32011 LLM timeout, -32603 the server died), -32031 for a cancelled one; null otherwise.
+    error_code = models.IntegerField(null=True, blank=True)
     # A pending user message: the process running its turn (``personamcp.locks.process_owner``)
     # and until when its lease holds (refreshed while the turn runs). A turn whose process is
     # gone is marked failed (``conversation_turns_recover``).

@@ -24,7 +24,7 @@ from conversations import after_turn, selectors, turn
 from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
 from llm import get_provider
-from personamcp import jobs, locks, metrics, tracing
+from personamcp import errors, jobs, locks, metrics, tracing
 from personamcp.exceptions import Busy, Cancelled, DomainError, ValidationFailed
 from personamcp.logging import correlation
 from personas.models import TRAITS, Persona, PersonaState
@@ -143,7 +143,9 @@ def conversation_send_message(*, persona: Persona, content: str, sender: str, **
             try:
                 _run_steps(state)
             except BaseException as exc:
-                turn.fail_pending(state, f"the turn failed: {type(exc).__name__}")
+                known = isinstance(exc, DomainError)
+                code = errors.lookup(exc)[0] if known else errors.INTERNAL_ERROR
+                turn.fail_pending(state, f"the turn failed: {type(exc).__name__}", code)
                 raise
         tracing.set_attributes(
             message_id=getattr(state.reply_message, "pk", None), status=state.status
@@ -212,7 +214,11 @@ def conversation_turns_recover(*, conversation_id: str | None = None) -> int:
         if locks.owner_alive(owner, lease_until=lease_until):
             continue
         failed += Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-            status=Message.Status.FAILED, owner="", lease_until=None, error=turn.DIED_REASON
+            status=Message.Status.FAILED,
+            owner="",
+            lease_until=None,
+            error=turn.DIED_REASON,
+            error_code=errors.INTERNAL_ERROR,
         )
         locks.lock_break(f"conversation-turn:{conv_id}", owner=owner)
     if failed:

@@ -44,8 +44,8 @@ from llm import LLMStream, Provider, get_provider
 from llm.actions import ActionBlockStream, block_instructions, chosen_actions, validate_definitions
 from llm.stop import StopAtSequences
 from lore.turn import check_greeting_index, prepare_lore
-from personamcp import tracing
-from personamcp.exceptions import DomainError, ValidationFailed
+from personamcp import errors, tracing
+from personamcp.exceptions import Cancelled, DomainError, ValidationFailed
 from personamcp.locks import HeldLock, process_owner
 from personas.models import TRAITS, Persona, PersonaState, Relationship
 from personas.relationships import relationship_get_for_participant
@@ -489,6 +489,15 @@ def _scores(scored: Any) -> dict:
     return {k: round(float(v), 4) for k, v in scores.items()}
 
 
+def turn_error_code(turn: Turn) -> int | None:
+    """The JSON-RPC code the turn ended with, stored on its messages (the dashboard's errors)."""
+    if turn.status == Message.Status.CANCELLED:
+        return errors.lookup(Cancelled())[0]
+    if turn.status == Message.Status.FAILED:
+        return errors.lookup(turn.failure)[0] if turn.failure else errors.INTERNAL_ERROR
+    return None
+
+
 def store_turn(turn: Turn) -> None:
     """Store the reply and settle the user's message, in one short transaction."""
     start = time.perf_counter()
@@ -497,9 +506,14 @@ def store_turn(turn: Turn) -> None:
         Message.Status.FAILED if turn.status == Message.Status.FAILED else Message.Status.COMPLETE
     )
     error = turn.failure.message if turn.failure else ""
+    error_code = turn_error_code(turn)
     with transaction.atomic():
         Message.objects.filter(pk=turn.user_message.pk).update(
-            status=user_status, owner="", lease_until=None, error=error
+            status=user_status,
+            owner="",
+            lease_until=None,
+            error=error,
+            error_code=error_code if user_status == Message.Status.FAILED else None,
         )
         turn.reply_message = Message.objects.create(
             conversation=turn.conversation,
@@ -527,6 +541,7 @@ def store_turn(turn: Turn) -> None:
             emotion=turn.state.emotion,
             provider=f"{provider.name}:{provider.model}"[:64],
             error=error,
+            error_code=error_code,
         )
         Conversation.objects.filter(pk=turn.conversation.pk).update(
             last_message_at=timezone.now(), message_count=F("message_count") + 1
@@ -545,11 +560,15 @@ TURN_STEPS: tuple[Callable[[Turn], None], ...] = (
 )
 
 
-def fail_pending(turn: Turn, reason: str) -> None:
+def fail_pending(turn: Turn, reason: str, code: int = errors.INTERNAL_ERROR) -> None:
     """A step raised after the user's message was stored: settle it as ``failed``."""
     if turn.user_message is not None and turn.reply_message is None:
         Message.objects.filter(pk=turn.user_message.pk, status=Message.Status.PENDING).update(
-            status=Message.Status.FAILED, owner="", lease_until=None, error=reason[:500]
+            status=Message.Status.FAILED,
+            owner="",
+            lease_until=None,
+            error=reason[:500],
+            error_code=code,
         )
 
 

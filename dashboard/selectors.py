@@ -18,6 +18,7 @@ from bots.models import BotRun
 from conversations.models import Conversation, Message
 from memory.models import Memory
 from personamcp import metrics
+from personamcp.errors import INTERNAL_ERROR
 from personas.models import Persona, Relationship
 
 # window -> (number of buckets, bucket seconds)
@@ -25,8 +26,12 @@ WINDOWS = {"hour": (60, 60), "day": (96, 900)}
 ACTIVE_CONVERSATION_MINUTES = 15
 SLOWEST = 10
 MAX_ROWS = 50_000  # turns read for one window's statistics (the most recent)
-ERROR_CODES = {"cancelled": -32031, "timeout": -32011, "unavailable": -32010}
-ERROR_NAMES = {-32031: "cancelled", -32011: "LLM timeout", -32010: "LLM unavailable"}
+ERROR_NAMES = {
+    -32031: "cancelled",
+    -32011: "LLM timeout",
+    -32010: "LLM unavailable",
+    INTERNAL_ERROR: "server error",
+}
 
 
 def turns():
@@ -41,18 +46,6 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-def turn_error_code(status: str, error: str) -> int | None:
-    """The JSON-RPC error code a stored turn ended with (None: it completed)."""
-    if status == Message.Status.CANCELLED:
-        return ERROR_CODES["cancelled"]
-    if status == Message.Status.FAILED:
-        text = (error or "").lower()
-        return ERROR_CODES[
-            "timeout" if ("timed out" in text or "timeout" in text) else "unavailable"
-        ]
-    return None
 
 
 def window_bounds(window: str, now: datetime | None = None) -> tuple[datetime, int, int]:
@@ -96,50 +89,41 @@ def live_counters(now: datetime | None = None) -> dict:
     }
 
 
-def turn_stats(window: str = "hour", now: datetime | None = None) -> dict:
-    """Turns per minute, latency percentiles per bucket, tokens per persona, errors by code and
-    the slowest turns of the window."""
-    start, size, count = window_bounds(window, now)
-    buckets = [Bucket(start + timedelta(seconds=i * size)) for i in range(count)]
-    rows = list(
-        turns()
-        .filter(created_at__gte=start)
-        .order_by("-id")
-        .values_list(
-            "id",
-            "created_at",
-            "timings",
-            "status",
-            "error",
-            "conversation__persona__name",
-            "conversation__participant_name",
-            "conversation__participant",
-        )[:MAX_ROWS]
-    )
-    errors: dict[int, int] = {}
-    platform_all: list[float] = []
-    llm_all: list[float] = []
-    slow: list[dict] = []
-    for msg_id, created, timings, status, error, persona, pname, participant in rows:
-        index = int((created - start).total_seconds() // size)
-        if not 0 <= index < count:
-            continue
-        bucket = buckets[index]
+@dataclass
+class Tally:
+    """What the turns of a window add up to: errors by code, latencies, the slowest turns."""
+
+    start: datetime
+    size: int
+    buckets: list[Bucket]
+    errors: dict[int, int] = field(default_factory=dict)
+    platform_ms: list[float] = field(default_factory=list)
+    llm_ms: list[float] = field(default_factory=list)
+    slow: list[dict] = field(default_factory=list)
+
+    def add(self, row: tuple) -> None:
+        """One turn: ``(id, created_at, timings, status, error_code, persona, name, participant)``."""
+        msg_id, created, timings, status, code, persona, pname, participant = row
+        index = int((created - self.start).total_seconds() // self.size)
+        if not 0 <= index < len(self.buckets):
+            return
+        bucket = self.buckets[index]
         bucket.turns += 1
-        code = turn_error_code(status, error)
-        if code is not None:
-            errors[code] = errors.get(code, 0) + 1
-            continue
+        if status in (Message.Status.FAILED, Message.Status.CANCELLED):
+            # the code the turn stored; a turn that says none failed inside the server
+            code = code if code is not None else INTERNAL_ERROR
+            self.errors[code] = self.errors.get(code, 0) + 1
+            return
         total = (timings or {}).get("total_ms")
         if total is None:
-            continue
+            return
         llm = (timings or {}).get("llm_ms") or 0.0
         platform = max(0.0, total - llm)
         bucket.platform_ms.append(platform)
         bucket.llm_ms.append(llm)
-        platform_all.append(platform)
-        llm_all.append(llm)
-        slow.append(
+        self.platform_ms.append(platform)
+        self.llm_ms.append(llm)
+        self.slow.append(
             {
                 "id": msg_id,
                 "at": created,
@@ -150,54 +134,92 @@ def turn_stats(window: str = "hour", now: datetime | None = None) -> dict:
                 "platform_ms": platform,
             }
         )
-    total_turns = sum(b.turns for b in buckets)
-    tokens = (
+
+
+def _window_turns(start: datetime) -> list[tuple]:
+    """The window's turns (the most recent ``MAX_ROWS``), as ``Tally.add`` reads them."""
+    return list(
+        turns()
+        .filter(created_at__gte=start)
+        .order_by("-id")
+        .values_list(
+            "id",
+            "created_at",
+            "timings",
+            "status",
+            "error_code",
+            "conversation__persona__name",
+            "conversation__participant_name",
+            "conversation__participant",
+        )[:MAX_ROWS]
+    )
+
+
+def _bucket_row(bucket: Bucket, size: int) -> dict:
+    return {
+        "start": bucket.start,
+        "turns": bucket.turns,
+        "per_minute": bucket.turns / (size / 60),
+        "platform_p50": percentile(bucket.platform_ms, 50),
+        "platform_p95": percentile(bucket.platform_ms, 95),
+        "llm_p50": percentile(bucket.llm_ms, 50),
+        "llm_p95": percentile(bucket.llm_ms, 95),
+    }
+
+
+def _token_rows(start: datetime) -> list[dict]:
+    """Prompt and completion tokens per persona since ``start``."""
+    rows = (
         turns()
         .filter(created_at__gte=start)
         .values("conversation__persona__name")
         .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
         .order_by("conversation__persona__name")
     )
+    return [
+        {
+            "persona": row["conversation__persona__name"],
+            "prompt": row["prompt"] or 0,
+            "completion": row["completion"] or 0,
+        }
+        for row in rows
+    ]
+
+
+def _error_rows(errors: dict[int, int], total_turns: int) -> list[dict]:
+    return [
+        {
+            "code": code,
+            "name": ERROR_NAMES.get(code, ""),
+            "count": n,
+            "rate": n / total_turns if total_turns else 0.0,
+            "percent": round(100 * n / total_turns, 1) if total_turns else 0.0,
+        }
+        for code, n in sorted(errors.items())
+    ]
+
+
+def turn_stats(window: str = "hour", now: datetime | None = None) -> dict:
+    """Turns per minute, latency percentiles per bucket, tokens per persona, errors by the code
+    each turn stored, and the slowest turns of the window."""
+    start, size, count = window_bounds(window, now)
+    tally = Tally(start, size, [Bucket(start + timedelta(seconds=i * size)) for i in range(count)])
+    for row in _window_turns(start):
+        tally.add(row)
+    total_turns = sum(b.turns for b in tally.buckets)
     return {
         "window": window,
         "bucket_seconds": size,
         "start": start,
         "turns": total_turns,
-        "buckets": [
-            {
-                "start": b.start,
-                "turns": b.turns,
-                "per_minute": b.turns / (size / 60),
-                "platform_p50": percentile(b.platform_ms, 50),
-                "platform_p95": percentile(b.platform_ms, 95),
-                "llm_p50": percentile(b.llm_ms, 50),
-                "llm_p95": percentile(b.llm_ms, 95),
-            }
-            for b in buckets
-        ],
+        "buckets": [_bucket_row(b, size) for b in tally.buckets],
         "latency": {
             name: {p: percentile(values, p) for p in (50, 95, 99)}
-            for name, values in (("platform", platform_all), ("llm", llm_all))
+            for name, values in (("platform", tally.platform_ms), ("llm", tally.llm_ms))
         },
-        "tokens": [
-            {
-                "persona": row["conversation__persona__name"],
-                "prompt": row["prompt"] or 0,
-                "completion": row["completion"] or 0,
-            }
-            for row in tokens
-        ],
-        "errors": [
-            {
-                "code": code,
-                "name": ERROR_NAMES.get(code, ""),
-                "count": n,
-                "rate": n / total_turns if total_turns else 0.0,
-                "percent": round(100 * n / total_turns, 1) if total_turns else 0.0,
-            }
-            for code, n in sorted(errors.items())
-        ],
-        "slowest": sorted(slow, key=lambda t: -t["total_ms"])[:SLOWEST],
+        "tokens": _token_rows(start),
+        "errors": _error_rows(tally.errors, total_turns),
+        "slowest": sorted(tally.slow, key=lambda t: -t["total_ms"])[:SLOWEST],
     }
 
 

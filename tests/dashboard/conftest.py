@@ -55,14 +55,15 @@ def cast(transactional_db):
 
 @pytest.fixture
 def store_turn():
-    """store_turn(persona, minutes_ago=, total_ms=, llm_ms=, status=, error=, tokens=) stores a
-    user message and an assistant turn at that time, as the pipeline would."""
+    """store_turn(persona, minutes_ago=, total_ms=, llm_ms=, status=, error=, code=, tokens=)
+    stores a user message and an assistant turn at that time, as the pipeline would."""
     from django.utils import timezone
 
     from conversations.models import Conversation, Message
 
     def store(persona, *, minutes_ago: float = 1, total_ms: float = 100, llm_ms: float = 60,
-              status: str = "complete", error: str = "", tokens=(10, 5), participant="cli:mira"):  # fmt: skip
+              status: str = "complete", error: str = "", code: int | None = None, tokens=(10, 5),
+              participant="cli:mira"):  # fmt: skip
         at = timezone.now() - timedelta(minutes=minutes_ago)
         conv, _ = Conversation.objects.get_or_create(
             persona=persona, participant=participant, ended_at=None,
@@ -71,7 +72,7 @@ def store_turn():
         Message.objects.create(conversation=conv, role="user", speaker="Mira", content="hi")
         msg = Message.objects.create(
             conversation=conv, role="assistant", speaker=persona.name, content="hello",
-            status=status, error=error, prompt_tokens=tokens[0], completion_tokens=tokens[1],
+            status=status, error=error, error_code=code, prompt_tokens=tokens[0], completion_tokens=tokens[1],
             timings={"total_ms": total_ms, "llm_ms": llm_ms},
         )  # fmt: skip
         Message.objects.filter(pk=msg.pk).update(created_at=at)

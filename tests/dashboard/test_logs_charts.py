@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from dashboard import charts, logs
-from dashboard.selectors import percentile, turn_error_code
+from dashboard.selectors import percentile
 
 
 def test_follower_reads_only_new_complete_lines_and_survives_rotation(tmp_path):
@@ -48,14 +48,10 @@ def test_filter_by_level_and_text():
     assert logs.keep("Sync Failed", "ERROR", min_level=0, query="sync")
 
 
-def test_nearest_rank_percentiles_and_error_codes():
+def test_nearest_rank_percentiles():
     assert percentile([], 50) is None
     assert percentile([5, 1, 3], 50) == 3
     assert percentile(list(range(1, 101)), 95) == 95
-    assert turn_error_code("failed", "ollama backend timed out") == -32011
-    assert turn_error_code("failed", "openai backend error: 500") == -32010
-    assert turn_error_code("cancelled", "") == -32031
-    assert turn_error_code("complete", "") is None
 
 
 def test_chart_text_is_escaped_and_marks_carry_their_numbers():

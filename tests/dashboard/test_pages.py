@@ -74,21 +74,22 @@ def test_each_role_sees_its_actions_and_is_refused_the_others(open_as, cast, bot
 def test_overview_charts_show_the_numbers_of_the_stored_turns(open_as, cast, store_turn):
     from django.utils import timezone
 
-    # (persona, minutes ago, total ms, llm ms, status, error, tokens)
+    # (persona, minutes ago, total ms, llm ms, status, error code, tokens); the errors are
+    # counted by the code each turn stored, whatever its error text says
     turns = [
-        ("alice", 3, 120.0, 80.0, "complete", "", (100, 20)),
-        ("alice", 3, 240.0, 200.0, "complete", "", (120, 30)),
-        ("alice", 3, 90.0, 50.0, "complete", "", (80, 10)),
-        ("rook", 7, 400.0, 310.0, "complete", "", (50, 40)),
-        ("rook", 12, 30.0, 0.0, "failed", "ollama backend timed out", (0, 0)),
-        ("alice", 12, 55.0, 20.0, "failed", "ollama backend unreachable: refused", (0, 0)),
-        ("alice", 20, 75.0, 40.0, "cancelled", "", (30, 3)),
-        ("rook", 25, 1000.0, 900.0, "complete", "", (200, 100)),
+        ("alice", 3, 120.0, 80.0, "complete", None, (100, 20)),
+        ("alice", 3, 240.0, 200.0, "complete", None, (120, 30)),
+        ("alice", 3, 90.0, 50.0, "complete", None, (80, 10)),
+        ("rook", 7, 400.0, 310.0, "complete", None, (50, 40)),
+        ("rook", 12, 30.0, 0.0, "failed", -32011, (0, 0)),
+        ("alice", 12, 55.0, 20.0, "failed", -32010, (0, 0)),
+        ("alice", 20, 75.0, 40.0, "cancelled", -32031, (30, 3)),
+        ("rook", 25, 1000.0, 900.0, "complete", None, (200, 100)),
     ]
     now = timezone.now()
     stored = [
-        store_turn(cast[p], minutes_ago=m, total_ms=t, llm_ms=llm, status=s, error=e, tokens=tok)
-        for p, m, t, llm, s, e, tok in turns
+        store_turn(cast[p], minutes_ago=m, total_ms=t, llm_ms=llm, status=s, code=c, tokens=tok)
+        for p, m, t, llm, s, c, tok in turns
     ]
     # Expected figures, computed here from the rows
     per_minute = Counter(m.created_at.strftime("%H:%M") for m in stored)
