@@ -9,14 +9,22 @@ offline responder), then:
    ``--getters`` loops of ``persona.get``, for ``--seconds``;
 3. checks that a sample of the idle sockets still answers, closes everything.
 
-Prints errors (goal 0), p50/p99 of turns and of persona.get, turns/s, the server's RSS growth
-per 10,000 turns (after a warm-up; goal flat) and its open file descriptors before, during and
-after. The soft fd limit is raised to the hard limit for this process and the server (each
-socket is one descriptor on both sides); with a hard limit below ~2.5 x ``--sockets`` lower
-``--sockets`` or raise the limit (``ulimit -Hn``) first.
+Prints errors (goal 0), p50/p99 of turns and of persona.get, turns/s, the RSS of one idle
+socket, open file descriptors before, during and after, and the server's RSS growth per 10,000
+turns after a warm-up (goal flat): raw, and net of the in-process memory index (every turn
+stores an episodic memory: its vector, codes and, past ``MEMORY_ANN_MIN`` rows, graph links are
+expected growth, measured inside the server), over the window and over its second half (the
+steady state). The figures come from a small probe loaded into the server through PYTHONPATH
+(``bench/probe/sitecustomize.py``; signals, no server code involved), which can also count the
+objects grown by type (``--objects``) or run tracemalloc (``--trace N``, slow). The soft fd limit
+is raised to the hard limit for this process and the server (each socket is one descriptor on
+both sides); with a hard limit below ~2.5 x ``--sockets`` lower ``--sockets`` or raise the
+limit (``ulimit -Hn``) first.
 
-    .venv/bin/python bench/soak.py                       # 1000 sockets, 100 turns, 60 s
-    .venv/bin/python bench/soak.py --seconds 20 --sockets 300 --turns 30
+    .venv/bin/python bench/soak.py                # 1000 sockets, 100 turns, 20 getters, 60 s
+    .venv/bin/python bench/soak.py --short        # 200 sockets, 20 turns, 4 getters, 20 s
+    .venv/bin/python bench/soak.py --short --seconds 300 --objects
+    MALLOC_ARENA_MAX=2 .venv/bin/python bench/soak.py    # compare glibc's arena count
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -88,10 +97,10 @@ async def call(ws, req_id, method, params, stats: Stats) -> dict | None:
             stats.chunks += 1
 
 
-async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats) -> None:
+async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats, least: int = 0) -> None:
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
         i = 0
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at or i < least:
             i += 1
             params = {
                 "persona_id": ("alice", "rook", "pip", "elias")[n % 4],
@@ -118,11 +127,44 @@ def sample(proc: psutil.Process) -> tuple[float, int]:
     return proc.memory_info().rss / 2**20, proc.num_fds()
 
 
-async def soak(url: str, key: str, server: psutil.Process, args) -> None:
+class Probe:
+    """The server-side half (bench/probe/sitecustomize.py): one JSON line per signal."""
+
+    def __init__(self, proc: psutil.Process, path: Path) -> None:
+        self.proc, self.path, self.seen = proc, path, 0
+
+    async def ask(self, sig: int = signal.SIGUSR1, timeout: float = 120.0) -> dict:
+        self.proc.send_signal(sig)
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            lines = self.path.read_text().splitlines() if self.path.exists() else []
+            if len(lines) > self.seen:
+                self.seen = len(lines)
+                return json.loads(lines[-1])
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the server's memory probe did not answer")
+
+
+def per_10k(delta: float, turns: int) -> float:
+    return delta / turns * 10_000 if turns else float("nan")
+
+
+def trend(points: list[tuple[int, float]]) -> float:
+    """MiB per 10,000 turns of a least-squares line through (turns, MiB) points."""
+    xs = [x for x, _ in points]
+    if len(points) < 3 or len(set(xs)) < 2:
+        return float("nan")
+    return statistics.linear_regression(xs, [y for _, y in points]).slope * 10_000
+
+
+async def soak(url: str, key: str, server: psutil.Process, probe: Probe, args) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     stats = Stats()
+    # One turn first: the embedding model loads (in the background from start) before the
+    # idle sockets are counted, so their own cost is seen.
+    await asyncio.wait_for(turn_loop(url, headers, 0, time.perf_counter(), Stats(), 1), 300)
     rss0, fds0 = sample(server)
-    print(f"server at start: RSS {rss0:.0f} MiB, {fds0} fds")
+    print(f"server after its first turn: RSS {rss0:.0f} MiB, {fds0} fds")
 
     idle = []
     t0 = time.perf_counter()
@@ -141,22 +183,27 @@ async def soak(url: str, key: str, server: psutil.Process, args) -> None:
                 else idle.append(ws)
             )
     rss1, fds1 = sample(server)
+    per_socket = (rss1 - rss0) * 1024 / len(idle) if idle else float("nan")
     print(f"{len(idle)} idle sockets open in {time.perf_counter() - t0:.1f} s: "
-          f"RSS {rss1:.0f} MiB, {fds1} fds")  # fmt: skip
+          f"RSS {rss1:.0f} MiB ({per_socket:.0f} KiB per socket), {fds1} fds")  # fmt: skip
 
-    # Warm-up (model load, caches) before the measured window.
+    # Warm-up (model load, caches, thread pools) before the measured window.
     warm_stop = time.perf_counter() + args.warmup
-    await asyncio.gather(*(turn_loop(url, headers, n, warm_stop, Stats()) for n in range(10)))
-    rss_warm, _ = sample(server)
+    await asyncio.gather(
+        *(turn_loop(url, headers, n, warm_stop, Stats()) for n in range(args.turns))
+    )
+    warm = await probe.ask()
+    print(f"after warm-up: RSS {warm['rss_mib']:.0f} MiB, memory index "
+          f"{warm['index_mib']:.1f} MiB ({warm['index_rows']} rows), {warm['threads']} threads")  # fmt: skip
 
     stop_at = time.perf_counter() + args.seconds
     t0 = time.perf_counter()
-    samples = []
+    points: list[tuple[int, dict]] = [(0, warm)]
 
     async def watch() -> None:
-        while time.perf_counter() < stop_at:
-            await asyncio.sleep(max(1.0, args.seconds / 10))
-            samples.append((len(stats.turns), sample(server)[0]))
+        while time.perf_counter() < stop_at - 1:
+            await asyncio.sleep(min(max(1.0, args.seconds / 10), stop_at - time.perf_counter()))
+            points.append((len(stats.turns), await probe.ask()))
 
     await asyncio.gather(
         *(turn_loop(url, headers, n, stop_at, stats) for n in range(args.turns)),
@@ -164,22 +211,28 @@ async def soak(url: str, key: str, server: psutil.Process, args) -> None:
         watch(),
     )
     elapsed = time.perf_counter() - t0
-    rss2, fds2 = sample(server)
+    turns = len(stats.turns)
+    end = await probe.ask()
+    points.append((turns, end))
+    _, fds2 = sample(server)
 
     alive = 0
-    for i, ws in enumerate(idle[:: max(1, len(idle) // 50)]):
+    checked = idle[:: max(1, len(idle) // 50)]
+    for i, ws in enumerate(checked):
         try:
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": i, "method": "system.ping"}))
             alive += json.loads(await asyncio.wait_for(ws.recv(), 10))["result"]["pong"] is True
         except Exception as exc:
             stats.errors.append(f"idle socket: {exc!r}")
-    checked = len(idle[:: max(1, len(idle) // 50)])
     await asyncio.gather(*(ws.close() for ws in idle), return_exceptions=True)
     await asyncio.sleep(3)
-    rss3, fds3 = sample(server)
+    closed = await probe.ask()
+    _, fds3 = sample(server)
+    trim = await probe.ask(signal.SIGUSR2)
 
-    turns = len(stats.turns)
-    growth = (rss2 - rss_warm) / turns * 10_000 if turns else float("nan")
+    raw = end["rss_mib"] - warm["rss_mib"]
+    index = end["index_mib"] - warm["index_mib"]
+    stored = end["index_rows"] - warm["index_rows"]
     print()
     print(f"window {elapsed:.1f} s: {turns} streamed turns ({turns / elapsed:.1f}/s, "
           f"{stats.chunks} chunks), {len(stats.gets)} persona.get ({len(stats.gets) / elapsed:.0f}/s)")  # fmt: skip
@@ -192,17 +245,36 @@ async def soak(url: str, key: str, server: psutil.Process, args) -> None:
     print(
         f"persona.get latency p50 {pct(stats.gets, 50):8.1f} ms   p99 {pct(stats.gets, 99):8.1f} ms"
     )
-    print(f"idle sockets answering at the end: {alive}/{checked} sampled")
-    print(f"RSS: start {rss0:.0f} MiB, sockets open {rss1:.0f}, after warm-up {rss_warm:.0f}, "
-          f"end of load {rss2:.0f}, after close {rss3:.0f} MiB")  # fmt: skip
-    print(f"RSS growth per 10,000 turns (after warm-up): {growth:+.1f} MiB")
-    if len(samples) >= 3:
-        xs = [s[0] for s in samples]
-        ys = [s[1] for s in samples]
-        slope = statistics.linear_regression(xs, ys).slope if len(set(xs)) > 1 else 0.0
-        print(f"RSS trend over the window (linear fit): {slope * 10_000:+.1f} MiB per 10,000 turns")
+    print(f"idle sockets answering at the end: {alive}/{len(checked)} sampled")
+    print(f"RSS: first turn {rss0:.0f} MiB, sockets open {rss1:.0f}, after warm-up {warm['rss_mib']:.0f}, "
+          f"end of load {end['rss_mib']:.0f}, after close {closed['rss_mib']:.0f}, after "
+          f"malloc_trim {trim['trim_after_mib']:.0f} MiB")  # fmt: skip
+    print(f"memory index: +{stored} rows stored in the window, +{index:.1f} MiB "
+          f"({index * 2**20 / stored if stored else 0:.0f} B per stored memory: vectors, codes and graph links)")  # fmt: skip
+    print(f"RSS growth per 10,000 turns (after warm-up): raw {per_10k(raw, turns):+.1f} MiB, "
+          f"net of the memory index {per_10k(raw - index, turns):+.1f} MiB")  # fmt: skip
+    raw_fit = trend([(n, r["rss_mib"]) for n, r in points])
+    net_fit = trend([(n, r["rss_mib"] - r["index_mib"]) for n, r in points])
+    print(f"RSS trend over the window (linear fit, {len(points)} points): raw {raw_fit:+.1f}, "
+          f"net {net_fit:+.1f} MiB per 10,000 turns")  # fmt: skip
     print(f"open fds: start {fds0}, with {len(idle)} sockets {fds1}, end of load {fds2}, "
           f"after close {fds3}")  # fmt: skip
+    half = [(n, r["rss_mib"] - r["index_mib"]) for n, r in points if n >= turns / 2]
+    print(
+        f"net RSS trend over the second half of the window: {trend(half):+.1f} MiB per "
+        "10,000 turns (the steady state, past the warm-up's growth)"
+    )
+    print("over the window (turns: net RSS MiB / threads / queued after-turn jobs):",
+          ", ".join(f"{n}: {r['rss_mib'] - r['index_mib']:.0f}/{r['threads']}/{r['jobs_pending']}"
+                    for n, r in points))  # fmt: skip
+    if end.get("top"):
+        print("\nallocation sites grown since the warm-up (tracemalloc):")
+        for row in end["top"][:15]:
+            print(
+                f"  {row['kib']:+10.1f} KiB {row['count']:+8d}  {' <- '.join(row['where'][::-1])}"
+            )
+    if end.get("types"):
+        print("live objects grown by type since the warm-up:", end["types"])
 
 
 def main() -> None:
@@ -212,9 +284,21 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--getters", type=int, default=20)
+    parser.add_argument(
+        "--short", action="store_true", help="a quick run: 20 s, 200 sockets, 20 turns, 4 getters"
+    )
+    parser.add_argument(
+        "--objects", action="store_true", help="count the live objects grown by type"
+    )
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="FRAMES",
+        help="run tracemalloc in the server (slow) and print what grew",
+    )  # fmt: skip
+    if "--short" in sys.argv:  # its own defaults; explicit options still win
+        parser.set_defaults(seconds=20.0, warmup=5.0, sockets=200, turns=20, getters=4)
     args = parser.parse_args()
     limit = raise_fd_limit(3 * args.sockets + 500)
-    print(f"fd limit (soft) {limit}")
+    print(f"fd limit (soft) {limit}; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '-')}")
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(
@@ -228,10 +312,23 @@ def main() -> None:
         # The exported embedding model is reused from the checkout (no export in the window).
         env.setdefault("EMBEDDING_CACHE_DIR", str(ROOT / "var" / "models"))
         key = prepare(env)
+        report = Path(tmp) / "probe.jsonl"
+        server_env = {
+            **env,
+            "SOAK_PROBE": str(report),
+            "SOAK_PROBE_TRACE": str(args.trace),
+            "SOAK_PROBE_OBJECTS": "1" if args.objects else "0",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).parent / "probe"), env.get("PYTHONPATH")])
+            ),
+        }
         port = free_port()
-        proc = start("daphne", port, env, Path(tmp))
+        proc = start("daphne", port, server_env, Path(tmp))
+        server = psutil.Process(proc.pid)
         try:
-            asyncio.run(soak(f"ws://127.0.0.1:{port}/mcp", key, psutil.Process(proc.pid), args))
+            asyncio.run(
+                soak(f"ws://127.0.0.1:{port}/mcp", key, server, Probe(server, report), args)
+            )
         finally:
             proc.terminate()
             try:

@@ -11,7 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from personamcp import jobs, metrics, wsframes  # noqa: E402
+from personamcp import jobs, malloc, metrics, wsframes  # noqa: E402
 from personamcp.routing import websocket_urlpatterns  # noqa: E402
 from personamcp.rpc.middleware import ApiKeyAuthMiddleware, OriginValidatorMiddleware  # noqa: E402
 from personamcp.static import StaticFilesHandler  # noqa: E402
@@ -30,6 +30,7 @@ application = ProtocolTypeRouter(
 )
 
 jobs.run_server_starts()
+malloc.start_trimmer()  # glibc keeps freed memory: hand it back (personamcp/malloc.py)
 metrics.start_socket_reporter()  # scaled mode: this process's open sockets, for the overview
 if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":
     jobs.start_embedded_scheduler()

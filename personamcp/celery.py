@@ -20,3 +20,11 @@ def _own_database_pool(**_kwargs) -> None:
     from django.db.backends.postgresql.base import DatabaseWrapper
 
     DatabaseWrapper._connection_pools.clear()
+
+
+@worker_process_init.connect
+def _trim_freed_memory(**_kwargs) -> None:
+    """Each worker process hands glibc's free memory back on a timer (personamcp/malloc.py)."""
+    from personamcp import malloc
+
+    malloc.start_trimmer()

@@ -1,8 +1,11 @@
 """Enqueue background work the same way in both runtime modes.
 
 Scaled mode (``REDIS_URL``): ``task.delay`` onto the Celery broker, after commit.
-Embedded mode: the task runs on an in-process thread pool after commit, so that a reply never
-waits for post-turn work, and periodic tasks run on an in-process scheduler thread.
+Embedded mode: the task runs on an in-process thread pool after commit, so that a reply does
+not wait for post-turn work, and periodic tasks run on an in-process scheduler thread. When
+``PERSONAMCP["MAX_PENDING_JOBS"]`` tasks are already queued or running (the pool cannot keep up
+with a saturated server), the committing thread runs the task itself: the queue, and memory,
+stay bounded and the load slows down to what the background work sustains.
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _run_inline(task, args: tuple, kwargs: dict):
-    close_old_connections()
+def _apply(task, args: tuple, kwargs: dict):
     try:
         return task.apply(args=args, kwargs=kwargs, throw=True).get()
     except Exception:
         log.exception("background task %s failed", task.name)
         raise
+
+
+def _run_inline(task, args: tuple, kwargs: dict):
+    close_old_connections()
+    try:
+        return _apply(task, args, kwargs)
     finally:
         close_old_connections()
 
@@ -52,6 +60,12 @@ def enqueue(task, *args, **kwargs) -> None:
 
     def submit() -> None:
         if embedded():
+            if len(_pending) >= settings.PERSONAMCP.get("MAX_PENDING_JOBS", 64):
+                # Back-pressure: the pool is behind (a saturated server), so the caller runs
+                # the task itself instead of queueing it: memory stays bounded, nothing is lost.
+                with contextlib.suppress(Exception):  # logged; the caller's work is done
+                    _apply(task, args, kwargs)
+                return
             future = _executor().submit(_run_inline, task, args, kwargs)
             _pending.add(future)
             future.add_done_callback(_pending.discard)
