@@ -84,13 +84,15 @@ def _is(persona: Persona, ref: str | None) -> bool:
     return bool(ref) and ref in (str(persona.id), persona.slug)
 
 
-def _target_name(target: str | None, perceivers: list[Perceiver]) -> str:
+def _target_name(target: str | None, perceivers: list[Perceiver], data: dict) -> str:
+    """The target's display name: a perceiving persona's name, ``data.target_name`` for a
+    participant, else its id."""
     if not target:
         return ""
     for p in perceivers:
         if _is(p.persona, target):
             return p.persona.name
-    return target
+    return str(data.get("target_name") or target)[:255]
 
 
 def _account(
@@ -306,7 +308,7 @@ def world_event(
     perceivers = _perceivers(
         persona=persona, room=room, point=point, scene=scene, actor=actor_ref, target=target
     )
-    target_name = _target_name(target, perceivers)
+    target_name = _target_name(target, perceivers, data)
     where = room.name if room is not None else ""
     for p in perceivers:
         p.text = _account(

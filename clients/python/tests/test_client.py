@@ -252,3 +252,26 @@ async def test_lorebook_wrappers_against_the_live_server(client):
     assert (await client.lorebook_delete(book["id"]))["deleted"] is True
     with pytest.raises(pmc.RpcError):
         await client.lorebook_get(book["id"])
+
+
+async def test_world_event_and_scene_move_against_the_live_server(client):
+    room = await client.call(
+        "room.create",
+        {"name": "Client Test Scene", "persona_ids": ["alice", "rook"], "spatial": True,
+         "hearing_radius": 5},
+    )  # fmt: skip
+    moved = await client.scene_move(room["id"], "rook", {"x": 40, "y": 0, "z": 0})
+    assert moved["entity_kind"] == "persona" and moved["position"] == {"x": 40, "y": 0, "z": 0}
+    seen = await client.world_event(
+        "gift", "A player hands Alice a rose.", room_id=room["id"], actor="client-player",
+        target="alice", position={"x": 1, "y": 0, "z": 0}, data={"actor_name": "Ann"},
+    )  # fmt: skip
+    [alice] = seen["perceived_by"]  # rook is 39 m away
+    assert alice["persona_slug"] == "alice" and alice["role"] == "target"
+    assert alice["emotion"] == "grateful" and alice["relationship"]["affinity"] > 0
+    with pytest.raises(pmc.RpcError) as bad:
+        await client.scene_move(room["id"], "rook", {"x": "far", "y": 0, "z": 0})
+    assert bad.value.code == -32602
+    state = await client.call("room.state", {"room_id": room["id"]})
+    by_slug = {p["slug"]: p["position"] for p in state["positions"]}
+    assert by_slug["rook"] == {"x": 40, "y": 0, "z": 0}
