@@ -78,6 +78,7 @@ class MessageAdmin(admin.ModelAdmin):
         "memories_table",
         "lore_table",
         "events_table",
+        "agency_table",
         "prompt_view",
     ]
     exclude = ["prompt", "memories_used", "timings"]
@@ -97,6 +98,7 @@ class MessageAdmin(admin.ModelAdmin):
                     "memories_table",
                     "lore_table",
                     "events_table",
+                    "agency_table",
                     "prompt_view",
                 ]
             },
@@ -153,6 +155,32 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>lorebook</th><th>entry</th><th>keys matched</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Triggers, actions and expression")
+    def agency_table(self, obj: Message):
+        prompt = obj.prompt or {}
+        fired = prompt.get("triggers_fired") or []
+        rows = [
+            ("expression", json.dumps(prompt.get("expression") or {}, ensure_ascii=False)),
+            *(
+                (
+                    f"trigger {f.get('name')}",
+                    json.dumps({"matched": f.get("matched"), "then": f.get("then")}),
+                )
+                for f in fired
+            ),
+            ("offered", ", ".join(a["name"] for a in prompt.get("actions_available") or []) or "—"),
+            *(("action", json.dumps(a, ensure_ascii=False)) for a in prompt.get("actions") or []),
+            *(
+                (f"dropped {d.get('name')}", d.get("reason", ""))
+                for d in prompt.get("actions_dropped") or []
+            ),
+        ]
+        if prompt.get("verbatim"):
+            rows.append(("reply", "a fired trigger's line, word for word (no LLM call)"))
+        return format_html(
+            "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )
 
     @admin.display(description="Recent world events in the prompt")

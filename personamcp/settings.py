@@ -302,6 +302,11 @@ MOOD_APPRAISAL = env_choice("MOOD_APPRAISAL", ("lexicon", "llm"), "lexicon")
 MOOD_HALF_LIFE_HOURS = env_float("MOOD_HALF_LIFE_HOURS", 6.0, minimum=0.01)
 MOOD_SENSITIVITY = env_float("MOOD_SENSITIVITY", 0.35, minimum=0.0)
 MOOD_DECAY_INTERVAL = env_float("MOOD_DECAY_INTERVAL", 900.0, minimum=10.0)  # seconds
+# Actions offered with a message: the backend's tool calling, or the <actions> JSON block
+LLM_TOOLS = env_choice("LLM_TOOLS", ("native", "json"), "native")
+# Trigger intents: sentence embeddings against example phrases, or the LLM
+TRIGGER_INTENT = env_choice("TRIGGER_INTENT", ("embedding", "llm"), "embedding")
+TRIGGER_INTENT_THRESHOLD = env_float("TRIGGER_INTENT_THRESHOLD", 0.45, minimum=0.0)
 
 # --- rooms ---
 ROOM_TRANSCRIPT_LINES = env_int("ROOM_TRANSCRIPT_LINES", 20, minimum=0)  # lines in the context

@@ -43,3 +43,29 @@ def test_turn_inspector_shows_prompt_memories_and_timings(staff_client, demo, ce
     listing = staff_client.get("/admin/conversations/conversation/")
     assert listing.status_code == 200 and "Bob" in listing.content.decode()
     assert Message.objects.count() == 2
+
+
+def test_turn_inspector_shows_triggers_actions_and_expression(staff_client, demo):
+    from goals.models import Trigger
+
+    Trigger.objects.create(
+        persona=demo["alice"], name="lantern-rule", when={"keywords": ["lantern"]},
+        then={"instruct": "Mention the storm."},
+    )  # fmt: skip
+    give = {
+        "name": "give_item",
+        "parameters": {"type": "object", "properties": {"item": {"type": "string"}}},
+    }
+    result = conversation_send_message(
+        persona=demo["alice"],
+        content="Please give me the lantern, thank you!",
+        sender="bob",
+        actions_available=[give, {"name": "wave"}],
+    )
+    html = staff_client.get(
+        f"/admin/conversations/message/{result['message_id']}/change/"
+    ).content.decode()
+    assert "Triggers, actions and expression" in html
+    assert "trigger lantern-rule" in html and "Mention the storm." in html
+    assert "give_item, wave" in html and "&quot;lantern&quot;" in html
+    assert result["expression"]["emotion"] in html
