@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -85,7 +86,8 @@ def prepare(var_dir: Path, env: dict) -> str:
 
 def start(kind: str, port: int, env: dict, var_dir: Path) -> subprocess.Popen:
     log = var_dir / f"{kind}.log"
-    if kind == "daphne":
+    app = "bench.asgi_echo:app" if kind.startswith("asgi-") else "personamcp.asgi:application"
+    if kind in ("daphne", "asgi-daphne"):
         cmd = [
             sys.executable,
             "-m",
@@ -94,9 +96,9 @@ def start(kind: str, port: int, env: dict, var_dir: Path) -> subprocess.Popen:
             "127.0.0.1",
             "-p",
             str(port),
-            "personamcp.asgi:application",
+            app,
         ]
-    elif kind == "uvicorn":
+    elif kind in ("uvicorn", "asgi-uvicorn"):
         cmd = [
             sys.executable,
             "-m",
@@ -112,13 +114,30 @@ def start(kind: str, port: int, env: dict, var_dir: Path) -> subprocess.Popen:
             "--log-level",
             "warning",
             "--no-access-log",
-            "personamcp.asgi:application",
+            app,
         ]
     else:
         cmd = [sys.executable, "-c", ECHO_SERVER, str(port)]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     wait_port(port, proc, log)
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile(pid: int, stem: Path) -> subprocess.Popen:
+    """py-spy sampling ``pid`` until interrupted; writes ``stem``.txt (collapsed stacks)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-r", "200"]
+    cmd += ["-o", f"{stem}.txt", "--nonblocking"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the load starts
     return proc
 
 
@@ -136,8 +155,12 @@ async def drive(ws, method, params, stop_at, latencies, errors) -> None:
             errors.append(reply)
 
 
-async def load(url, headers, method, params, conns: int, seconds: float) -> dict:
-    """Open ``conns`` connections (not timed), then drive them all for ``seconds``."""
+async def load(url, headers, method, params, conns: int, seconds: float, on_ready=None) -> dict:
+    """Open ``conns`` connections (not timed), then drive them all for ``seconds``.
+
+    ``on_ready()`` runs once the connections are open (e.g. to attach a profiler); whatever it
+    returns is given back as ``row["attached"]``.
+    """
     latencies: list[float] = []
     errors: list = []
     sockets = []
@@ -154,6 +177,7 @@ async def load(url, headers, method, params, conns: int, seconds: float) -> dict
                 for _ in range(start, min(conns, start + 25))
             )
         )
+    attached = on_ready() if on_ready else None
     started = time.perf_counter()
     stop_at = started + seconds
     results = await asyncio.gather(
@@ -173,6 +197,7 @@ async def load(url, headers, method, params, conns: int, seconds: float) -> dict
         "p99_ms": pct(0.99),
         "errors": len(errors) + len(failures),
         "first_error": (errors or failures or [None])[0],
+        "attached": attached,
     }
 
 
@@ -180,8 +205,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per server and level")
     parser.add_argument("--conns", default="1,50,200", help="concurrency levels")
-    parser.add_argument("--servers", default="echo,daphne,uvicorn")
+    parser.add_argument("--servers", default="echo,asgi-daphne,daphne,asgi-uvicorn,uvicorn")
     parser.add_argument("--method", default="persona.get")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record each Django server under py-spy (flame graphs and top lists in DIR)",
+    )
     parser.add_argument("--dev-mode", action="store_true", help="anonymous instead of a key")
     parser.add_argument(
         "--rounds", type=int, default=2, help="servers alternate; the best round is reported"
@@ -231,9 +261,21 @@ def main() -> None:
                     url = f"ws://127.0.0.1:{port}" + ("" if kind == "echo" else "/mcp")
                     asyncio.run(load(url, headers, args.method, params, 1, 0.5))  # warm-up
                     for conns in levels:
+                        on_ready = None
+                        if args.profile and kind in ("daphne", "uvicorn"):
+                            stem = Path(args.profile) / f"{kind}-{conns}"
+                            on_ready = functools.partial(profile, proc.pid, stem)
+                        cpu0 = cpu_seconds(proc.pid)
                         row = asyncio.run(
-                            load(url, headers, args.method, params, conns, args.seconds)
+                            load(url, headers, args.method, params, conns, args.seconds, on_ready)
                         )
+                        row["cpu_us"] = (
+                            (cpu_seconds(proc.pid) - cpu0) / max(1, row["requests"]) * 1e6
+                        )
+                        spy = row.pop("attached")
+                        if spy is not None:
+                            spy.send_signal(2)
+                            spy.wait(60)
                         best = rows.get((kind, conns))
                         if best is None or row["rps"] > best["rps"]:
                             rows[kind, conns] = row
@@ -245,13 +287,15 @@ def main() -> None:
         except OSError:
             load_avg = ""
         print(f"best of {args.rounds} rounds; {load_avg}")
-        header = f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x echo':>8}{'errors':>8}"
+        header = f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x echo':>8}{'cpu us':>8}{'errors':>8}"
         print(header)
         print("-" * len(header))
         labels = {
             "echo": "raw websockets echo",
-            "daphne": "daphne (default)",
-            "uvicorn": "uvicorn + uvloop",
+            "asgi-daphne": "bare ASGI on daphne",
+            "daphne": "/mcp on daphne",
+            "asgi-uvicorn": "bare ASGI on uvicorn",
+            "uvicorn": "/mcp on uvicorn+uvloop",
         }
         for kind in servers:
             for conns in levels:
@@ -260,10 +304,16 @@ def main() -> None:
                 ratio = f"{row['rps'] / echo['rps']:.2f}" if echo and echo["rps"] else "-"
                 print(
                     f"{labels.get(kind, kind):<22}{conns:>6}{row['rps']:>10.0f}"
-                    f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>8}{row['errors']:>8}"
+                    f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>8}"
+                    f"{row['cpu_us']:>8.0f}{row['errors']:>8}"
                 )
                 if row["errors"]:
                     print(f"    first error: {str(row['first_error'])[:200]}")
+        results = {
+            f"{kind}@{conns}": {k: v for k, v in row.items() if k != "first_error"}
+            for (kind, conns), row in rows.items()
+        }
+        print("RESULT " + json.dumps(results))
 
 
 if __name__ == "__main__":

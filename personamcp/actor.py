@@ -73,6 +73,11 @@ def bind(door: str, *, principal=None, user=None) -> contextvars.Token:
     return _current.set(Actor(door=door, principal=principal, user=user))
 
 
+def bind_actor(actor: Actor) -> contextvars.Token:
+    """Bind an actor made beforehand (a door that serves many calls for one principal)."""
+    return _current.set(actor)
+
+
 def reset(token: contextvars.Token) -> None:
     _current.reset(token)
 

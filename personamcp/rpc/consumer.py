@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
+import functools
 import logging
+import types
 from concurrent.futures import ThreadPoolExecutor
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from personamcp import errors, events
@@ -38,7 +43,90 @@ def _ensure_executor(loop: asyncio.AbstractEventLoop) -> None:
         )
 
 
+@types.coroutine
+def _resume(coro, awaited):
+    """Continue a coroutine that was started outside a task and suspended on ``awaited``.
+
+    A generator-based coroutine that hands each future the inner coroutine waits on up to the
+    task running it, and the task's answers (a value or an exception, cancellation included)
+    back down: the task drives ``coro`` exactly as if it had started it.
+    """
+    while True:
+        try:
+            answer = yield awaited
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # forwarded, cancellation included
+            try:
+                awaited = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                awaited = coro.send(answer)
+            except StopIteration as stop:
+                return stop.value
+
+
+def start_eagerly(coro, tasks: set[asyncio.Task]) -> None:
+    """Run ``coro`` now, in a context of its own, until it first waits; then as a task.
+
+    Most frames (a cached read) are answered without ever waiting on anything but the socket
+    write, so they finish here without the cost of creating and scheduling a task. One that
+    suspends (a thread hop, a turn) continues in a task kept in ``tasks`` so that closing the
+    socket cancels it. The context copy gives each request its own context variables
+    (correlation id, audit actor), as a task of its own would.
+    """
+    context = contextvars.copy_context()
+    try:
+        awaited = context.run(coro.send, None)
+    except StopIteration:
+        return
+    except Exception:
+        log.exception("frame handler failed")
+        return
+    task = asyncio.get_running_loop().create_task(_resume(coro, awaited), context=context)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
 class McpConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop without its per-message ``asyncio.wait`` over two new tasks.
+
+        Frames are read straight from the ASGI ``receive``; channel-layer events (subscriptions)
+        are read by a second loop of their own, so each waits on one source only.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        pump = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            pump = asyncio.create_task(self._pump_events())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            if pump is not None:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+
+    async def _pump_events(self) -> None:
+        try:
+            while True:
+                await self.dispatch(await self.channel_receive())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The stock consumer ends the connection when its channel layer fails; so does this.
+            log.exception("channel layer receive failed; closing the socket")
+            await self.close(code=1011)
+
     async def connect(self) -> None:
         global active_sessions
         loop = asyncio.get_running_loop()
@@ -118,9 +206,7 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
                 )
             )
             return
-        task = asyncio.create_task(self._handle(text_data))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        start_eagerly(self._handle(text_data), self.tasks)
 
     async def _handle(self, text: str) -> None:
         response = await self.dispatcher.handle_text(text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +34,7 @@ from personamcp.schemas import validate
 
 log = logging.getLogger("personamcp.rpc")
 _MISSING = object()
+_random_bits = random.getrandbits
 # Methods that run an LLM turn: limited per key (PERSONAMCP_MAX_TURNS_PER_KEY, -32029).
 TURN_METHODS = frozenset({"conversation.send_message", "room.send", "room.step"})
 Send = Callable[[dict], Awaitable[None]]
@@ -104,6 +105,69 @@ def byte_length_over(text: str | bytes, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
+def _envelope(request: Any) -> tuple[Any, bool, str] | dict:
+    """Step 1: ``(id, is_notification, method name)`` of a well-formed request, else the -32600."""
+    if not isinstance(request, dict):
+        return error_response(None, errors.INVALID_REQUEST, "invalid request: not an object")
+    req_id = request.get("id", _MISSING)
+    is_notification = req_id is _MISSING
+    method_name = request.get("method")
+    problem = None
+    if request.get("jsonrpc") != "2.0":
+        problem = 'invalid request: "jsonrpc" must be "2.0"'
+    elif not isinstance(method_name, str):
+        problem = 'invalid request: "method" must be a string'
+    elif not is_notification and not _valid_id(req_id):
+        problem = 'invalid request: "id" must be a string, an integer or null'
+    if problem:
+        reply_id = None if is_notification or not _valid_id(req_id) else req_id
+        return error_response(reply_id, errors.INVALID_REQUEST, problem)
+    return req_id, is_notification, method_name
+
+
+def _resolve(
+    method_name: str, params: Any, req_id: Any, is_notification: bool
+) -> tuple[RpcMethod, dict | None] | dict | None:
+    """Step 2: the registered method and its by-name params, else the error (None: silent)."""
+    method = registry.get(method_name)
+    if method is None:
+        if is_notification:
+            return None
+        return error_response(req_id, errors.METHOD_NOT_FOUND, f"method not found: {method_name}")
+    if params is not None and not isinstance(params, dict):
+        if is_notification:
+            return None
+        return error_response(
+            req_id,
+            errors.INVALID_PARAMS,
+            "invalid params: params must be an object",
+            {"errors": [{"field": "params", "message": "must be an object (by-name params)"}]},
+        )
+    return method, params
+
+
+def _new_correlation_id() -> str:
+    # Same shape as personamcp.logging.new_correlation_id() (16 hex digits), without a syscall.
+    return f"{_random_bits(64):016x}"
+
+
+# Metric children by label values: ``labels()`` takes a lock and builds a key on every call.
+_calls: dict[tuple[str, str], Any] = {}
+_latency: dict[str, Any] = {}
+
+
+def _count(method_name: str, outcome: str, seconds: float) -> None:
+    """Step 3's bookkeeping: the call counter (by outcome) and the latency histogram."""
+    counter = _calls.get((method_name, outcome))
+    if counter is None:
+        counter = _calls[method_name, outcome] = metrics.RPC_CALLS.labels(method_name, outcome)
+    histogram = _latency.get(method_name)
+    if histogram is None:
+        histogram = _latency[method_name] = metrics.RPC_LATENCY.labels(method_name)
+    counter.inc()
+    histogram.observe(seconds)
+
+
 class Dispatcher:
     """Turns a decoded JSON-RPC payload into the response payload (or ``None``)."""
 
@@ -111,6 +175,18 @@ class Dispatcher:
         self.session = session
         self.send = send
         self.limits = settings.PERSONAMCP
+        # Read once per connection: a settings attribute costs a lazy-object lookup per call.
+        self.redis = bool(settings.REDIS_URL)
+        self._actor: tuple[Any, audit_context.Actor] | None = None
+
+    def _bind_actor(self) -> None:
+        """Bind the audit actor of this session's key, made once per principal."""
+        principal = self.session.principal
+        cached = self._actor
+        if cached is None or cached[0] is not principal:
+            door = "rpc" if self.session.transport == "ws" else "mcp-http"
+            cached = self._actor = (principal, audit_context.Actor(door=door, principal=principal))
+        audit_context.bind_actor(cached[1])
 
     def too_large(self) -> dict:
         """The -32600 answer to a frame or body over the size limit."""
@@ -146,50 +222,35 @@ class Dispatcher:
         return await self.handle_request(payload)
 
     async def handle_request(self, request: Any) -> dict | None:
-        """Answer one request object; ``None`` for a notification."""
-        if not isinstance(request, dict):
-            return error_response(None, errors.INVALID_REQUEST, "invalid request: not an object")
-        req_id = request.get("id", _MISSING)
-        is_notification = req_id is _MISSING
-        method_name = request.get("method")
-        problem = None
-        if request.get("jsonrpc") != "2.0":
-            problem = 'invalid request: "jsonrpc" must be "2.0"'
-        elif not isinstance(method_name, str):
-            problem = 'invalid request: "method" must be a string'
-        elif not is_notification and not _valid_id(req_id):
-            problem = 'invalid request: "id" must be a string, an integer or null'
-        if problem:
-            reply_id = None if is_notification or not _valid_id(req_id) else req_id
-            return error_response(reply_id, errors.INVALID_REQUEST, problem)
+        """Answer one request object; ``None`` for a notification.
 
-        method = registry.get(method_name)
-        if method is None:
-            if is_notification:
-                return None
-            return error_response(
-                req_id, errors.METHOD_NOT_FOUND, f"method not found: {method_name}"
-            )
-        params = request.get("params")
-        if params is not None and not isinstance(params, dict):
-            if is_notification:
-                return None
-            return error_response(
-                req_id,
-                errors.INVALID_PARAMS,
-                "invalid params: params must be an object",
-                {"errors": [{"field": "params", "message": "must be an object (by-name params)"}]},
-            )
+        Three named steps: the envelope (``_envelope``), the method and its params
+        (``_resolve``), then the call with its bookkeeping (``_run``). Each of the first two
+        returns either what the next needs or the error answer.
+        """
+        envelope = _envelope(request)
+        if isinstance(envelope, dict):
+            return envelope
+        req_id, is_notification, method_name = envelope
+        resolved = _resolve(method_name, request.get("params"), req_id, is_notification)
+        if isinstance(resolved, dict) or resolved is None:
+            return resolved
+        method, params = resolved
+        return await self._run(method, params, req_id, is_notification)
 
+    async def _run(
+        self, method: RpcMethod, params: dict | None, req_id: Any, is_notification: bool
+    ) -> dict | None:
+        """Call ``method`` with a fresh context, counting it; the answer (``None`` if none)."""
         ctx = RpcContext(
             session=self.session,
-            method=method_name,
+            method=method.name,
             request_id=None if is_notification else req_id,
             is_notification=is_notification,
             loop=asyncio.get_running_loop(),
             send=self.send,
         )
-        token = correlation_id.set(os.urandom(8).hex())  # same shape as new_correlation_id()
+        token = correlation_id.set(_new_correlation_id())
         track = not is_notification and req_id is not None
         in_flight = self.session.in_flight
         if track:
@@ -210,7 +271,7 @@ class Dispatcher:
         except Exception:
             outcome = "internal_error"
             cid = correlation_id.get()
-            log.exception("internal error in %s", method_name)
+            log.exception("internal error in %s", method.name)
             if is_notification:
                 return None
             return error_response(
@@ -220,8 +281,7 @@ class Dispatcher:
             if track and in_flight.get(req_id) is ctx:
                 del in_flight[req_id]
             correlation_id.reset(token)
-            metrics.RPC_CALLS.labels(method_name, outcome).inc()
-            metrics.RPC_LATENCY.labels(method_name).observe(time.perf_counter() - started)
+            _count(method.name, outcome, time.perf_counter() - started)
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": req_id, "result": result}
@@ -243,13 +303,16 @@ class Dispatcher:
         parsed = validate(method.params, params)
         principal = session.principal if rate_limited else None
         # Changes this call makes are audited as made by this key through this door. Each
-        # request runs in its own task (its own context), so the binding ends with it.
-        door = "rpc" if session.transport == "ws" else "mcp-http"
-        audit_context.bind(door, principal=session.principal)
+        # request runs in its own context (see consumer.start_eagerly), so the binding ends
+        # with it.
+        self._bind_actor()
         turn = method.name in TURN_METHODS
         if method.is_async:
             if principal is not None:
-                await rate_limit_async(principal)
+                if self.redis:
+                    await database_sync_to_async(rate_limit, thread_sensitive=False)(principal)
+                else:
+                    rate_limit(principal)
             if turn:
                 with turn_slot(session.principal):
                     return await method.func(ctx, parsed)
@@ -264,14 +327,6 @@ class Dispatcher:
             return method.func(ctx, parsed)
 
         return await database_sync_to_async(run, thread_sensitive=False)()
-
-
-async def rate_limit_async(principal) -> None:
-    """``rate_limit`` from the event loop: off the loop when the cache is Redis (I/O)."""
-    if settings.REDIS_URL:
-        await database_sync_to_async(rate_limit, thread_sensitive=False)(principal)
-    else:
-        rate_limit(principal)
 
 
 def invalid(field: str, message: str) -> ValidationFailed:
