@@ -23,9 +23,10 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from memory import access
 from memory.exceptions import MemoryNotFound
 from memory.models import Memory
 from personamcp.exceptions import ValidationFailed
@@ -269,8 +270,8 @@ def memory_search(
     """The persona's memories most worth recalling for ``query`` (text or embedding).
 
     Returns up to ``limit`` ``ScoredMemory`` objects, best first. ``weights`` overrides any of
-    ``relevance``/``recency``/``importance`` for this call. ``touch`` updates the access time
-    and count of what is returned (one UPDATE).
+    ``relevance``/``recency``/``importance`` for this call. ``touch`` counts an access of what
+    is returned (shown at once, written in a batch after the call: ``memory.access``).
     """
     _check_search(query, query_embedding, limit, kinds, min_importance)
     w = _weights(weights)
@@ -353,8 +354,11 @@ def _candidate_rows(
 def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict, int]]:
     """``(total, terms, id)`` best first: the weighted sum of relevance, recency, importance."""
     decay = settings.MEMORY["RECENCY_DECAY"]
+    pending = access.latest(row[0] for row in rows)  # accesses not written yet count too
     ranked = []
     for pk, importance, accessed, similarity in rows:
+        if pk in pending:
+            accessed = max(accessed, pending[pk])
         terms = {
             "relevance": min(1.0, max(0.0, similarity)),
             "recency": decay ** _hours_since(accessed, now),
@@ -367,14 +371,8 @@ def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict
 
 
 def _touch(top: list[ScoredMemory], now) -> None:
-    """Record the access of what a search returned (one UPDATE)."""
-    ids = [s.memory.id for s in top]
-    Memory.objects.filter(id__in=ids).update(
-        last_accessed_at=now, access_count=F("access_count") + 1
-    )
-    for s in top:
-        s.memory.last_accessed_at = now
-        s.memory.access_count += 1
+    """Record the access of what a search returned; written in a batch (``memory.access``)."""
+    access.record([s.memory for s in top], now)
 
 
 def memory_get(*, memory_id: int) -> Memory:

@@ -407,6 +407,8 @@ MEMORY = {
     # Save built graphs under VAR_DIR/memory-index so a restart does not rebuild them.
     "ANN_SAVE": env_bool("MEMORY_ANN_SAVE", True),
     "CACHE_MAX_VECTORS": env_int("MEMORY_CACHE_MAX_VECTORS", 2_000_000, minimum=1000),
+    # A search's access-count/time update is batched and written this long after (0 = at once).
+    "ACCESS_FLUSH_SECONDS": env_float("MEMORY_ACCESS_FLUSH_SECONDS", 1.0, minimum=0.0),
     # Facts: a new fact about the same subject this similar to an older one supersedes it.
     "SUPERSEDE_SIMILARITY": env_float("MEMORY_SUPERSEDE_SIMILARITY", 0.8, minimum=0.0),
     # Reflection: queued when the importance stored since the last reflection passes this.

@@ -15,6 +15,18 @@ def _fresh_index():
     index.clear()
 
 
+@pytest.fixture(autouse=True)
+def _accesses_flushed_by_hand(settings):
+    """Searches' access updates are written only by ``memory.access.flush()`` in these tests
+    (no timer thread racing the test's transaction); none carries over to the next test."""
+    from memory import access
+
+    settings.MEMORY = {**settings.MEMORY, "ACCESS_FLUSH_SECONDS": 3600.0}
+    access.discard()
+    yield
+    access.discard()
+
+
 @pytest.fixture
 def memory_settings(settings):
     """``memory_settings(KEY=value, ...)``: override entries of ``settings.MEMORY`` for a test."""

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from memory import access
 from memory.embeddings import embed, embed_one, embedding_info
 from memory.exceptions import MemoryNotFound
 from memory.models import Memory, MemoryIndexState
@@ -67,17 +68,12 @@ def test_search_returns_memories_as_the_orm_reads_them(alice, store):
         assert getattr(found.memory, field) == getattr(fresh, field)
 
 
-def test_search_touches_what_it_returns_in_one_update(alice, store, django_assert_max_num_queries):
+def test_search_records_access_and_the_batch_lands_after_the_call(
+    alice, store, django_assert_max_num_queries
+):
     kept = store("The blacksmith's name is Gorm.")
     old = timezone.now() - timedelta(days=3)
     Memory.objects.filter(id=kept.id).update(last_accessed_at=old)
-    found = memory_search(persona=alice, query="blacksmith", limit=1)
-    kept.refresh_from_db()
-    assert kept.access_count == 1 and kept.last_accessed_at > old
-    assert found[0].scores["recency"] == pytest.approx(0.995**72, rel=1e-3)
-    memory_search(persona=alice, query="blacksmith", limit=1, touch=False)
-    kept.refresh_from_db()
-    assert kept.access_count == 1
     updates = []
 
     def spy(execute, sql, params, many, context):
@@ -86,8 +82,47 @@ def test_search_touches_what_it_returns_in_one_update(alice, store, django_asser
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(spy):
-        memory_search(persona=alice, query="blacksmith", limit=5)
+        found = memory_search(persona=alice, query="blacksmith", limit=1)
+    assert updates == []  # the read path writes nothing
+    assert found[0].memory.access_count == 1 and found[0].memory.last_accessed_at > old
+    assert found[0].scores["recency"] == pytest.approx(0.995**72, rel=1e-3)
+    kept.refresh_from_db()
+    assert kept.access_count == 0  # not written yet
+    # A second search in this process sees the pending access: its count and its recency.
+    again = memory_search(persona=alice, query="blacksmith", limit=1)
+    assert again[0].memory.access_count == 2
+    assert again[0].scores["recency"] == pytest.approx(1.0, abs=1e-3)
+    memory_search(persona=alice, query="blacksmith", limit=1, touch=False)
+    with connection.execute_wrapper(spy), django_assert_max_num_queries(3):
+        assert access.flush() == 1  # one row, one UPDATE for both accesses
     assert len(updates) == 1
+    kept.refresh_from_db()
+    assert kept.access_count == 2 and kept.last_accessed_at == again[0].memory.last_accessed_at
+    assert access.flush() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_accesses_are_written_by_the_timer(alice, store, memory_settings):
+    import time
+
+    kept = store("The ferryman takes only copper coins.")
+    memory_settings(ACCESS_FLUSH_SECONDS=0.05)
+    memory_search(persona=alice, query="ferryman", limit=1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kept.refresh_from_db()
+        if kept.access_count:
+            break
+        time.sleep(0.02)
+    assert kept.access_count == 1 and access.latest([kept.id]) == {}
+
+
+def test_access_flush_seconds_zero_writes_at_once(alice, store, memory_settings):
+    kept = store("The miller's daughter can read.")
+    memory_settings(ACCESS_FLUSH_SECONDS=0)
+    memory_search(persona=alice, query="miller", limit=1)
+    kept.refresh_from_db()
+    assert kept.access_count == 1
 
 
 def test_recent_memory_beats_an_old_one_of_equal_relevance(alice, store):
