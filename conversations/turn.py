@@ -7,7 +7,8 @@ holds the conversation's turn lock:
    message stored at once with status ``pending`` (owned by this process, with a lease), so a
    server killed mid-turn never loses what it accepted;
 2. ``express``: appraise the message and derive the persona's expression (streamed at once);
-3. ``retrieve``: embed the message, find the memories;
+3. ``retrieve``: find the memories (the message's embedding was started by ``prepare_turn``
+   in another thread and ran while it worked);
 4. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
    (``goals.services``): their instructions, verbatim line, actions and goal changes;
 5. ``build_prompt``: the chat messages within the token budget (active goals included), and
@@ -24,11 +25,13 @@ to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a st
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -138,6 +141,7 @@ class Turn:
     memories: list[prompts.PromptMemory] = field(default_factory=list)
     history: list[tuple[str, str, str]] = field(default_factory=list)
     lore: Any = None  # lore.turn.TurnLore: card fields, lorebooks, macros, the greeting
+    embedding: Future | None = None  # of the message: (vector, ms), started by prepare_turn
     prompt: prompts.Prompt | None = None
     hints: dict[str, Any] = field(default_factory=dict)
     provider: Provider | None = None
@@ -176,9 +180,41 @@ class Turn:
 # --- the steps ----------------------------------------------------------------------------
 
 
+# Embeddings of turns' messages, started before the database work they do not depend on.
+# onnxruntime and the tokenizer release the GIL, so the embedding runs while this thread
+# loads the state and relationship and stores the message. Sized like the RPC worker pool:
+# every turn in flight can have its embedding running.
+_embedder: ThreadPoolExecutor | None = None
+_embedder_lock = threading.Lock()
+
+
+def _embed_in_background(text: str) -> Future:
+    global _embedder
+    if _embedder is None:
+        with _embedder_lock:
+            if _embedder is None:
+                workers = int(settings.PERSONAMCP.get("WORKER_THREADS", 16))
+                _embedder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
+    from memory.embeddings import embed_one
+
+    def timed() -> tuple[Any, float]:
+        start = time.perf_counter()
+        with tracing.span("turn.embedding"):
+            vector = embed_one(text)
+        return vector, ms_since(start)
+
+    # In a copy of this thread's context: the span belongs to the turn's trace.
+    return _embedder.submit(contextvars.copy_context().run, timed)
+
+
 def prepare_turn(turn: Turn) -> None:
-    """Load the persona's state and relationship; store the user's message as ``pending``."""
+    """Load the persona's state and relationship; store the user's message as ``pending``.
+
+    The message's embedding (needed by ``retrieve``) starts first and runs meanwhile.
+    """
     r = turn.request
+    if int(conf("CONVERSATION_MEMORY_LIMIT", 6)) > 0:
+        turn.embedding = _embed_in_background(r.content)
     check_greeting_index(
         persona=r.persona, conversation=turn.conversation, greeting_index=r.greeting_index
     )
@@ -215,17 +251,15 @@ def prepare_turn(turn: Turn) -> None:
 
 
 def retrieve(turn: Turn) -> None:
-    """Embed the message and search the persona's memories."""
+    """Search the persona's memories with the message's embedding (waiting for it if need be)."""
     limit = int(conf("CONVERSATION_MEMORY_LIMIT", 6))
     if limit <= 0:
         return
-    from memory.embeddings import embed_one
     from memory.selectors import memory_search
 
-    start = time.perf_counter()
-    with tracing.span("turn.embedding"):
-        embedding = embed_one(turn.request.content)
-    turn.timing["embedding_ms"] = ms_since(start)
+    if turn.embedding is None:
+        turn.embedding = _embed_in_background(turn.request.content)
+    embedding, turn.timing["embedding_ms"] = turn.embedding.result()
     start = time.perf_counter()
     with tracing.span("turn.retrieval", limit=limit):
         turn.scored = list(
