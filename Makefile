@@ -52,13 +52,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## Every row of the performance table, each with its floor measured in the same run, both modes
+## (bench/README.md). BENCH_ARGS=--quick for a short run, --million for 1M memories on PostgreSQL.
 bench: $(VENV)/.installed
-	$(PY) bench/rpc_throughput.py
-	$(PY) bench/memory_search.py
-	$(PY) bench/turn_overhead.py
-	$(PY) bench/matrix_latency.py
-	$(PY) bench/clients.py
-	$(PY) bench/openai_overhead.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A personamcp worker --loglevel=info

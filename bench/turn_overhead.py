@@ -120,6 +120,27 @@ def add_memories(persona, count: int, rng) -> None:
         memory_store_many(persona=persona, items=items, publish=False)
 
 
+def floor_ms(persona, rng, size: int, n: int = 50) -> list[float]:
+    """The floor of a turn's own work, measured here: embedding a new message plus an exact
+    top-10 over the persona's vectors already in memory (numpy), nothing else."""
+    import numpy as np
+
+    from memory.embeddings import embed_one
+    from memory.models import Memory
+
+    vectors = list(Memory.objects.filter(persona=persona).values_list("embedding", flat=True))
+    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 384), np.float32)
+    out = []
+    for i in range(n):
+        text = message(rng, 10**7 + size + i)  # never embedded before
+        t0 = time.perf_counter()
+        vec = embed_one(text)
+        if len(matrix) > 10:
+            np.argpartition(-(matrix @ vec), 10)[:10]
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def child(mode: str, turns: int, sizes: list[int]) -> dict:
     import django
 
@@ -180,6 +201,8 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
             # compete with the next turn being measured
             jobs.wait_idle(120)
 
+        floor = floor_ms(persona, rng, size)
+
         def col(name: str, rows: list[dict] = rows) -> list[float]:
             return [float(r.get(name) or 0.0) for r in rows]
 
@@ -210,6 +233,7 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
                     "extra_to_first_chunk_ms": extra_first,
                 }.items()
             },
+            "floor_ms": {"p50": round(pct(floor, 50), 2), "p99": round(pct(floor, 99), 2)},
             "turns": len(rows),
             "mean_platform_ms": round(statistics.mean(platform), 2),
         }
@@ -319,6 +343,7 @@ def main() -> None:
     for mode in args.modes.split(","):
         report = run_mode(mode.strip(), args.turns, sizes)
         print_table(report)
+        print("RESULT " + json.dumps(report))
         if args.json:
             print(json.dumps(report, indent=2))
 
