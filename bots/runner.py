@@ -25,11 +25,13 @@ from aiohttp import ClientConnectionError
 from django.conf import settings
 from django.db import close_old_connections
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
     ErrorResponse,
     InviteMemberEvent,
     JoinError,
+    KeysQueryResponse,
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
@@ -400,6 +402,26 @@ class BotRunner:
         self.bot.access_token = ""
         self.client.access_token = ""
         await login(self.client, self.bot)
+        await self.republish_device_keys()
+
+    async def republish_device_keys(self) -> None:
+        """A revoked token may have taken the device with it (Synapse's logout deletes the
+        device and its keys): when the homeserver no longer knows this device's keys, upload
+        them again, so that the others' clients share their room keys with it again."""
+        if not self.crypto.enabled:
+            return
+        method, path, data = Api.keys_query(self.client.access_token, {self.client.user_id})
+        response = await self.client._send(KeysQueryResponse, method, path, data)
+        if not isinstance(response, KeysQueryResponse):
+            log.warning("could not check the device keys: %s", getattr(response, "message", ""))
+            return
+        if self.client.device_id in response.device_keys.get(self.client.user_id, {}):
+            return
+        log.warning(
+            "device %s lost its keys on the homeserver; uploading them again", self.client.device_id
+        )
+        self.client.olm.account.shared = False
+        await self.client.keys_upload()
 
     async def sync_loop(self) -> None:
         """Sync until stopped. A 429 waits ``retry_after_ms`` (in nio); an unreachable

@@ -138,3 +138,36 @@ def test_encrypted_group_room_two_bots_trust_policies_and_no_loops(
     senders = [e.sender for r, e in friend.received if r == room]
     assert senders.count(alice.user_id) == 2
     assert senders.count(rook.user_id) == 1
+
+
+def test_after_a_revoked_token_deleted_the_device_the_bot_logs_in_again_and_still_decrypts(
+    demo, make_bot, runbot, e2ee_user, synapse
+):
+    from bots import services
+
+    bot = make_bot(demo["rook"])
+    human = e2ee_user()
+    room = human.create_encrypted_room([bot.user_id])
+    runbot(str(bot.id))
+    human.wait_joined(room, bot.user_id)
+    wait_status(bot, "running")
+    first = human.send(room, "Rook, a first secret.")
+    assert human.wait_reply(room, bot.user_id, first).decrypted
+    bot.refresh_from_db()
+    device, old_token = bot.device_id, bot.access_token
+
+    # Logging the token out deletes the device and its keys on Synapse.
+    synapse.request("POST", "/_matrix/client/v3/logout", {}, token=old_token)
+    log_path = services.bot_log_path(bot)
+    wait_until(
+        lambda: "uploading them again" in log_path.read_text(), 90, "the device keys uploaded again"
+    )
+    bot.refresh_from_db()
+    assert bot.access_token != old_token and bot.device_id == device
+    human.sync()  # the human's client sees the bot's device again
+    asked = human.send(room, "Rook, can you still read me?")
+    reply = human.wait_reply(room, bot.user_id, asked)
+    assert reply.decrypted and reply.body.strip()
+    text = log_path.read_text()
+    assert "logging in again with the stored password" in text
+    assert old_token not in text and bot.access_token not in text
