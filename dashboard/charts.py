@@ -206,6 +206,85 @@ STAGE_CLASS = {
 }
 
 
+NODE_R = 22  # the radius of a graph node
+
+
+def _graph_positions(
+    nodes: Sequence[dict], center: str | None, size: int
+) -> dict[str, tuple[float, float]]:
+    """Personas on an inner ring (or ``center`` in the middle and everyone on one ring),
+    participants on an outer ring turned by half a step."""
+    cx = cy = size / 2
+    personas = [n for n in nodes if n["kind"] == "persona" and n["id"] != center]
+    others = [n for n in nodes if n["kind"] != "persona" and n["id"] != center]
+    pos: dict[str, tuple[float, float]] = {}
+    if center is not None:
+        pos[center] = (cx, cy)
+        rings = [(personas + others, size * 0.36)]
+    else:
+        rings = [(personas, size * (0.25 if others else 0.34)), (others, size * 0.43)]
+    for ring_no, (members, radius) in enumerate(rings):
+        # the outer ring turned by half a step, so that its nodes sit between the inner ones
+        offset = math.pi / max(1, len(members)) if ring_no else 0.0
+        for i, node in enumerate(members):
+            angle = -math.pi / 2 + offset + 2 * math.pi * i / max(1, len(members))
+            pos[node["id"]] = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+    return pos
+
+
+def _graph_edge(e: dict, pos: dict, *, two_way: bool, labelled: bool, chart_id: str) -> str:
+    """One edge: a curve from node rim to node rim (two-way pairs bend apart), its width the
+    affinity, its label a third of the way from the persona who holds the view."""
+    (x1, y1), (x2, y2) = pos[e["source"]], pos[e["target"]]
+    dx, dy = x2 - x1, y2 - y1
+    dist = math.hypot(dx, dy) or 1
+    ux, uy = dx / dist, dy / dist
+    sx, sy = x1 + ux * NODE_R, y1 + uy * NODE_R
+    tx, ty = x2 - ux * (NODE_R + 3), y2 - uy * (NODE_R + 3)
+    bend = 46 if two_way else 0
+    mx, my = (sx + tx) / 2 - uy * bend, (sy + ty) / 2 + ux * bend
+    width = 1.2 + 3.5 * abs(e["affinity"])
+    tone = "pos" if e["affinity"] > 0.05 else "neg" if e["affinity"] < -0.05 else "neutral"
+    label = f"{e['stage'].replace('_', ' ')} {e['affinity']:+.2f}"
+    t = 0.35  # along the quadratic curve
+    lx = (1 - t) ** 2 * sx + 2 * (1 - t) * t * mx + t**2 * tx
+    ly = (1 - t) ** 2 * sy + 2 * (1 - t) * t * my + t**2 * ty
+    text = (
+        f'<text class="edge-label" x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle">'
+        f"{escape(label)}</text>"
+        if labelled
+        else ""
+    )
+    return (
+        f'<g class="edge {tone} {STAGE_CLASS.get(e["stage"], "")}" '
+        f'data-source="{escape(e["source"])}" data-target="{escape(e["target"])}" '
+        f'data-stage="{escape(e["stage"])}" data-affinity="{num(e["affinity"])}">'
+        f'<path d="M{sx:.1f},{sy:.1f} Q{mx:.1f},{my:.1f} {tx:.1f},{ty:.1f}" '
+        f'stroke-width="{width:.1f}" marker-end="url(#{escape(chart_id)}-arrow)"/>'
+        f"{text}<title>{escape(label)} · trust {e['trust']:+.2f} · "
+        f"{e['interactions']} interactions</title></g>"
+    )
+
+
+def _graph_node(node: dict, x: float, y: float, *, center: str | None, link) -> str:
+    """One node: a circle with the initial, the name below, a link when ``link`` gives one."""
+    css = "node " + node["kind"] + (" center" if node["id"] == center else "")
+    inner = (
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{NODE_R}"/>'
+        f'<text class="initial" x="{x:.1f}" y="{y + 5:.1f}" text-anchor="middle">'
+        f"{escape(node['label'][:1].upper())}</text>"
+        f'<text class="node-label" x="{x:.1f}" y="{y + NODE_R + 15:.1f}" text-anchor="middle">'
+        f"{escape(node['label'])}</text><title>{escape(node['label'])} ({node['kind']})</title>"
+    )
+    href = link(node) if link else None
+    if href:
+        inner = f'<a href="{escape(href)}">{inner}</a>'
+    return (
+        f'<g class="{css}" data-id="{escape(node["id"])}" data-label="{escape(node["label"])}">'
+        f"{inner}</g>"
+    )
+
+
 def graph(
     *,
     chart_id: str,
@@ -218,22 +297,7 @@ def graph(
 ) -> SafeString:
     """A relationship graph: personas on an inner ring (or ``center`` in the middle),
     participants on an outer ring; edges labelled with stage and affinity."""
-    cx = cy = size / 2
-    personas = [n for n in nodes if n["kind"] == "persona" and n["id"] != center]
-    others = [n for n in nodes if n["kind"] != "persona" and n["id"] != center]
-    pos: dict[str, tuple[float, float]] = {}
-    if center is not None:
-        pos[center] = (cx, cy)
-        ring = personas + others
-        rings = [(ring, size * 0.36)]
-    else:
-        rings = [(personas, size * (0.25 if others else 0.34)), (others, size * 0.43)]
-    for ring_no, (members, radius) in enumerate(rings):
-        # the outer ring turned by half a step, so that its nodes sit between the inner ones
-        offset = math.pi / max(1, len(members)) if ring_no else 0.0
-        for i, node in enumerate(members):
-            angle = -math.pi / 2 + offset + 2 * math.pi * i / max(1, len(members))
-            pos[node["id"]] = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+    pos = _graph_positions(nodes, center, size)
     pairs = {(e["source"], e["target"]) for e in edges}
     kinds = {n["id"]: n["kind"] for n in nodes}
     # Many edges: only those between personas keep a visible label (all have a tooltip).
@@ -247,68 +311,18 @@ def graph(
         'orient="auto-start-reverse"><path class="arrowhead" d="M0,0 L10,5 L0,10 z"/>'
         "</marker></defs>",
     ]
-    node_r = 22
     for e in edges:
-        if e["source"] not in pos or e["target"] not in pos:
-            continue
-        (x1, y1), (x2, y2) = pos[e["source"]], pos[e["target"]]
-        dx, dy = x2 - x1, y2 - y1
-        dist = math.hypot(dx, dy) or 1
-        ux, uy = dx / dist, dy / dist
-        sx, sy, tx, ty = (
-            x1 + ux * node_r,
-            y1 + uy * node_r,
-            x2 - ux * (node_r + 3),
-            y2 - uy * (node_r + 3),
-        )
-        bend = 46 if (e["target"], e["source"]) in pairs else 0  # two-way: curve both apart
-        mx, my = (sx + tx) / 2 - uy * bend, (sy + ty) / 2 + ux * bend
-        width = 1.2 + 3.5 * abs(e["affinity"])
-        tone = "pos" if e["affinity"] > 0.05 else "neg" if e["affinity"] < -0.05 else "neutral"
-        label = f"{e['stage'].replace('_', ' ')} {e['affinity']:+.2f}"
-        # the label a third of the way from the persona who holds the view (two-way pairs
-        # then keep their labels apart)
-        t = 0.35
-        lx = (1 - t) ** 2 * sx + 2 * (1 - t) * t * mx + t**2 * tx
-        ly = (1 - t) ** 2 * sy + 2 * (1 - t) * t * my + t**2 * ty
-        shown = label_all or kinds.get(e["target"]) == "persona"
-        text = (
-            f'<text class="edge-label" x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle">'
-            f"{escape(label)}</text>"
-            if shown
-            else ""
-        )
-        out.append(
-            f'<g class="edge {tone} {STAGE_CLASS.get(e["stage"], "")}" '
-            f'data-source="{escape(e["source"])}" data-target="{escape(e["target"])}" '
-            f'data-stage="{escape(e["stage"])}" data-affinity="{num(e["affinity"])}">'
-            f'<path d="M{sx:.1f},{sy:.1f} Q{mx:.1f},{my:.1f} {tx:.1f},{ty:.1f}" '
-            f'stroke-width="{width:.1f}" marker-end="url(#{escape(chart_id)}-arrow)"/>'
-            f"{text}<title>{escape(label)} · trust {e['trust']:+.2f} · "
-            f"{e['interactions']} interactions</title></g>"
-        )
+        if e["source"] in pos and e["target"] in pos:
+            two_way = (e["target"], e["source"]) in pairs
+            labelled = label_all or kinds.get(e["target"]) == "persona"
+            out.append(_graph_edge(e, pos, two_way=two_way, labelled=labelled, chart_id=chart_id))
     for node in nodes:
-        if node["id"] not in pos:
-            continue
-        x, y = pos[node["id"]]
-        css = "node " + node["kind"] + (" center" if node["id"] == center else "")
-        inner = (
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{node_r}"/>'
-            f'<text class="initial" x="{x:.1f}" y="{y + 5:.1f}" text-anchor="middle">'
-            f"{escape(node['label'][:1].upper())}</text>"
-            f'<text class="node-label" x="{x:.1f}" y="{y + node_r + 15:.1f}" text-anchor="middle">'
-            f"{escape(node['label'])}</text><title>{escape(node['label'])} ({node['kind']})</title>"
-        )
-        href = link(node) if link else None
-        if href:
-            inner = f'<a href="{escape(href)}">{inner}</a>'
-        out.append(
-            f'<g class="{css}" data-id="{escape(node["id"])}" data-label="{escape(node["label"])}">'
-            f"{inner}</g>"
-        )
+        if node["id"] in pos:
+            out.append(_graph_node(node, *pos[node["id"]], center=center, link=link))
     if not nodes:
         out.append(
-            f'<text class="empty" x="{cx}" y="{cy}" text-anchor="middle">no relationships yet</text>'
+            f'<text class="empty" x="{size / 2}" y="{size / 2}" text-anchor="middle">'
+            "no relationships yet</text>"
         )
     out.append("</svg>")
     return _svg(out)

@@ -517,6 +517,122 @@ class CompiledBook(list):
         return self._index
 
 
+class _Scan:
+    """The state of one scan: text buffers per depth, and which entries fired or rolled out."""
+
+    def __init__(self, entries, messages, settings: ScanSettings, rng: random.Random) -> None:
+        self.entries = entries
+        self.messages = messages
+        self.settings = settings
+        self.rng = rng
+        self.index = entries.key_index if isinstance(entries, CompiledBook) else KeyIndex(entries)
+        self.buffers: dict[int, _Buffer] = {}
+        self.fired: dict[int, Activation] = {}
+        self.rolled_out: set[int] = set()
+
+    def buffer_for(self, depth: int) -> _Buffer:
+        found = self.buffers.get(depth)
+        if found is None:
+            text = _scan_text(self.messages, depth, self.settings.include_names)
+            found = self.buffers[depth] = _Buffer(text)
+        return found
+
+    def fire(self, index: int, activation: Activation) -> bool:
+        """Fire unless the entry's probability roll says no (then it stays out of this turn)."""
+        entry = activation.entry
+        if entry.probability < 100 and self.rng.random() * 100 >= entry.probability:
+            self.rolled_out.add(index)
+            return False
+        self.fired[index] = activation
+        return True
+
+    def scan_messages(self) -> None:
+        """Constants, and entries whose keys (and secondary keys) are in the scanned messages."""
+        depth = self.settings.scan_depth
+        candidates = self.index.candidates(self.buffer_for(depth))
+        candidates.update(self.index.own_depth)
+        candidates.update(self.index.constants)
+        for index in sorted(candidates):
+            entry = self.entries[index]
+            if not entry.enabled:
+                continue
+            if entry.constant:
+                self.fire(index, Activation(entry, "constant", []))
+                continue
+            if entry.delay_until_recursion or not entry.keys:
+                continue
+            buffer = self.buffer_for(depth if entry.scan_depth is None else entry.scan_depth)
+            matched = _key_match(entry, buffer)
+            if matched is not None:
+                self.fire(index, Activation(entry, "key", *matched))
+
+    def recurse(self) -> tuple[int, bool]:
+        """Scan the content of what fired for more entries, step by step up to the cap.
+        Returns ``(steps, capped)``: capped when an entry could still have fired."""
+        steps = 0
+        new = [a for a in self.fired.values() if not a.entry.prevent_recursion]
+        while new:
+            buffer = _Buffer("\n".join(a.entry.content for a in new))
+            if steps >= max(0, self.settings.max_recursion_steps):
+                capped = any(
+                    _could_fire(self.entries[i], i, self.fired, self.rolled_out, buffer)
+                    for i in self.index.candidates(buffer)
+                )
+                return steps, capped
+            steps += 1
+            new = []
+            for index in sorted(self.index.candidates(buffer)):
+                entry = self.entries[index]
+                if index in self.fired or index in self.rolled_out or not entry.enabled:
+                    continue
+                if entry.constant or entry.exclude_recursion or not entry.keys:
+                    continue
+                matched = _key_match(entry, buffer)
+                if matched is None:
+                    continue
+                activation = Activation(entry, "recursion", *matched, steps)
+                if self.fire(index, activation) and not entry.prevent_recursion:
+                    new.append(activation)
+        return steps, False
+
+
+def _key_match(entry: CompiledEntry, buffer: _Buffer) -> tuple[list, Any] | None:
+    """``(keys hit, secondary keys hit)`` when the entry's keys select it in ``buffer``."""
+    hits = _matched(entry.keys, buffer, entry.case_sensitive)
+    if not hits:
+        return None
+    ok, secondary = _secondary_ok(entry, buffer)
+    return (hits, secondary) if ok else None
+
+
+def _within_budget(
+    fired: dict[int, Activation], budget: int, tokens: Callable[[str], int] | None
+) -> tuple[list[Activation], list[Activation], int]:
+    """``(kept in insertion order, dropped, tokens used)``: constants first, then by priority
+    and insertion order, while the entries fit in ``budget`` tokens."""
+    ranked = sorted(
+        fired.items(),
+        key=lambda item: (
+            not item[1].entry.constant,
+            -item[1].entry.priority,
+            -item[1].entry.insertion_order,
+            item[0],
+        ),
+    )
+    kept: list[tuple[int, Activation]] = []
+    dropped: list[Activation] = []
+    used = 0
+    for index, activation in ranked:
+        cost = tokens(activation.entry.content) if tokens else activation.entry.tokens
+        if used + cost > budget:
+            dropped.append(activation)
+            continue
+        used += cost
+        kept.append((index, activation))
+    kept.sort(key=lambda item: (item[1].entry.insertion_order, item[0]))
+    return [a for _, a in kept], dropped, used
+
+
 def select_entries(
     entries: Sequence[CompiledEntry],
     messages: Sequence[ScanMessage],
@@ -531,100 +647,12 @@ def select_entries(
     ``scan_depth`` + 1 of them are scanned.
     """
     settings = settings or ScanSettings()
-    rng = rng or random.Random()
-    buffers: dict[int, _Buffer] = {}
-
-    def buffer_for(depth: int) -> _Buffer:
-        found = buffers.get(depth)
-        if found is None:
-            found = buffers[depth] = _Buffer(_scan_text(messages, depth, settings.include_names))
-        return found
-
-    fired: dict[int, Activation] = {}
-    rolled_out: set[int] = set()
-
-    def fire(index: int, activation: Activation) -> bool:
-        entry = activation.entry
-        if entry.probability < 100 and rng.random() * 100 >= entry.probability:
-            rolled_out.add(index)
-            return False
-        fired[index] = activation
-        return True
-
-    index_of = entries.key_index if isinstance(entries, CompiledBook) else KeyIndex(entries)
-    candidates = index_of.candidates(buffer_for(settings.scan_depth))
-    candidates.update(index_of.own_depth)
-    candidates.update(index_of.constants)
-    for index in sorted(candidates):
-        entry = entries[index]
-        if not entry.enabled:
-            continue
-        if entry.constant:
-            fire(index, Activation(entry, "constant", []))
-            continue
-        if entry.delay_until_recursion or not entry.keys:
-            continue
-        buffer = buffer_for(settings.scan_depth if entry.scan_depth is None else entry.scan_depth)
-        hits = _matched(entry.keys, buffer, entry.case_sensitive)
-        if not hits:
-            continue
-        ok, secondary = _secondary_ok(entry, buffer)
-        if ok:
-            fire(index, Activation(entry, "key", hits, secondary))
-
-    steps = 0
-    capped = False
-    if settings.recursive_scanning:
-        new = [a for a in fired.values() if not a.entry.prevent_recursion]
-        while new:
-            if steps >= max(0, settings.max_recursion_steps):
-                pending = _Buffer("\n".join(a.entry.content for a in new))
-                capped = any(
-                    _could_fire(entries[i], i, fired, rolled_out, pending)
-                    for i in index_of.candidates(pending)
-                )
-                break
-            steps += 1
-            buffer = _Buffer("\n".join(a.entry.content for a in new))
-            new = []
-            for index in sorted(index_of.candidates(buffer)):
-                entry = entries[index]
-                if index in fired or index in rolled_out or not entry.enabled:
-                    continue
-                if entry.constant or entry.exclude_recursion or not entry.keys:
-                    continue
-                hits = _matched(entry.keys, buffer, entry.case_sensitive)
-                if not hits:
-                    continue
-                ok, secondary = _secondary_ok(entry, buffer)
-                if ok:
-                    activation = Activation(entry, "recursion", hits, secondary, steps)
-                    if fire(index, activation) and not entry.prevent_recursion:
-                        new.append(activation)
-
-    count = tokens or estimate_tokens
-    ranked = sorted(
-        fired.items(),
-        key=lambda item: (
-            not item[1].entry.constant,
-            -item[1].entry.priority,
-            -item[1].entry.insertion_order,
-            item[0],
-        ),
-    )
-    kept: list[tuple[int, Activation]] = []
-    dropped: list[Activation] = []
-    used = 0
-    for index, activation in ranked:
-        cost = count(activation.entry.content) if tokens else activation.entry.tokens
-        if used + cost > settings.token_budget:
-            dropped.append(activation)
-            continue
-        used += cost
-        kept.append((index, activation))
-    kept.sort(key=lambda item: (item[1].entry.insertion_order, item[0]))
+    scan = _Scan(entries, messages, settings, rng or random.Random())
+    scan.scan_messages()
+    steps, capped = scan.recurse() if settings.recursive_scanning else (0, False)
+    activated, dropped, used = _within_budget(scan.fired, settings.token_budget, tokens)
     return Selection(
-        activated=[a for _, a in kept],
+        activated=activated,
         dropped=dropped,
         recursion_steps=steps,
         recursion_capped=capped,

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -343,12 +344,9 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def _stream(request, req: ChatCompletionRequest):
-    """Run the turn on a worker thread; its deltas reach the client as SSE chunks.
-
-    The response starts once the first delta (or the outcome) is known, so errors raised before
-    any text (unknown persona, busy conversation, backend down) keep their HTTP status.
-    """
+def _start_turn(request, req: ChatCompletionRequest) -> tuple[asyncio.Queue, threading.Event]:
+    """Start the turn on a worker thread. Its queue receives ``("delta", chunk)`` items, then
+    ``("done", result)`` or ``("error", exception)``; setting the event cancels the turn."""
     from conversations.services import conversation_send_message
 
     loop = asyncio.get_running_loop()
@@ -380,79 +378,99 @@ async def _stream(request, req: ChatCompletionRequest):
     task = asyncio.ensure_future(turn())
     _RUNNING.add(task)  # keep a reference until the turn ends, even if the client is gone
     task.add_done_callback(_RUNNING.discard)
-    first = await queue.get()
-    if first[0] == "error":
-        exc = first[1]
-        if isinstance(exc, DomainError):
-            return _error_response(exc)
-        try:
-            raise exc
-        except Exception:
-            return _internal_error()
-    chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    created = int(time.time())
+    return queue, cancel
 
-    def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+
+def _early_error(exc: BaseException) -> HttpResponse:
+    """An error before any text: a plain error response with its HTTP status."""
+    if isinstance(exc, DomainError):
+        return _error_response(exc)
+    try:
+        raise exc
+    except Exception:
+        return _internal_error()
+
+
+def _stream_error(exc: BaseException) -> bytes:
+    """An error after the stream began: its last data event."""
+    if isinstance(exc, DomainError):
+        return _sse(error_body(exc)[1])
+    log.error("internal error in a streamed completion", exc_info=exc)
+    return _sse(
+        {"error": {"message": "internal error", "type": "server_error",
+                   "param": None, "code": "internal"}}
+    )  # fmt: skip
+
+
+@dataclass
+class _Chunks:
+    """The ``chat.completion.chunk`` objects of one streamed completion."""
+
+    model: str
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def _head(self) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created}
+
+    def delta(self, delta: dict, finish: str | None = None, **extra) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return _sse(
             {
-                "id": chunk_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": req.model,
+                **self._head(),
+                "model": self.model,
                 "system_fingerprint": None,
                 "choices": [choice],
                 **extra,
             }
         )
 
+    def usage(self, usage: dict) -> bytes:
+        """The extra last chunk of ``stream_options.include_usage``: no choices, the usage."""
+        return _sse({**self._head(), "model": self.model, "choices": [], "usage": usage})
+
+
+async def _events(req, first: tuple, queue: asyncio.Queue, cancel: threading.Event):
+    """The SSE body: a role chunk, a chunk per delta, the finish chunk (with usage and the
+    persona_mcp extras), the usage chunk when asked for, ``[DONE]``."""
+    chunks = _Chunks(req.model)
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    item = first
+    try:
+        yield chunks.delta({"role": "assistant", "content": ""})
+        while True:
+            kind, value = item
+            if kind == "delta":
+                yield chunks.delta({"content": value["delta"]})
+            elif kind == "done":
+                usage = _usage(value)
+                finish = _finish_reason(req, value)
+                yield chunks.delta({}, finish, usage=usage, persona_mcp=_extras(value))
+                if include_usage:
+                    yield chunks.usage(usage)
+                break
+            else:
+                yield _stream_error(value)
+                break
+            item = await queue.get()
+        yield b"data: [DONE]\n\n"
+    finally:
+        # The client went away (or we are done): stop generating, keep what was said.
+        cancel.set()
 
-    async def events():
-        item = first
-        try:
-            yield chunk({"role": "assistant", "content": ""})
-            while True:
-                kind, value = item
-                if kind == "delta":
-                    yield chunk({"content": value["delta"]})
-                elif kind == "done":
-                    usage = _usage(value)
-                    yield chunk(
-                        {},
-                        _finish_reason(req, value),
-                        usage=usage,
-                        persona_mcp=_extras(value),
-                    )
-                    if include_usage:
-                        yield _sse(
-                            {
-                                "id": chunk_id,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": req.model,
-                                "choices": [],
-                                "usage": usage,
-                            }
-                        )
-                    break
-                else:
-                    if isinstance(value, DomainError):
-                        yield _sse(error_body(value)[1])
-                    else:
-                        log.error("internal error in a streamed completion", exc_info=value)
-                        yield _sse(
-                            {"error": {"message": "internal error", "type": "server_error",
-                                       "param": None, "code": "internal"}}
-                        )  # fmt: skip
-                    break
-                item = await queue.get()
-            yield b"data: [DONE]\n\n"
-        finally:
-            # The client went away (or we are done): stop generating, keep what was said.
-            cancel.set()
 
+async def _stream(request, req: ChatCompletionRequest):
+    """Run the turn on a worker thread; its deltas reach the client as SSE chunks.
+
+    The response starts once the first delta (or the outcome) is known, so errors raised before
+    any text (unknown persona, busy conversation, backend down) keep their HTTP status.
+    """
+    queue, cancel = _start_turn(request, req)
+    first = await queue.get()
+    if first[0] == "error":
+        return _early_error(first[1])
     headers = dict(_SSE_HEADERS)
     if first[1].get("conversation_id"):
         headers["X-Conversation-Id"] = first[1]["conversation_id"]
-    return StreamingHttpResponse(events(), content_type="text/event-stream", headers=headers)
+    body = _events(req, first, queue, cancel)
+    return StreamingHttpResponse(body, content_type="text/event-stream", headers=headers)
