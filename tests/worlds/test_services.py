@@ -150,3 +150,46 @@ def test_recent_events_reach_the_next_prompt(demo):
     line = "[gift, to you] The player handed Alice a bouquet of heather. (by player-9)"
     assert line in system
     assert message.prompt["events"] == [line]
+
+
+def test_llm_appraiser_reads_each_persona_account_through_the_backend(demo, room_of, settings):
+    from tests.conversations.fakes import FakeLLMServer
+
+    verdict = '{"valence": -0.9, "arousal": 0.95, "emotion": "furious"}'
+    with FakeLLMServer("openai", reply=verdict, delay=0.0) as server:
+        settings.LLM_PROVIDER = "openai"
+        settings.OPENAI_BASE_URL = server.url
+        settings.OPENAI_API_KEY = "sk-test-123"
+        settings.LLM_MODEL = "fake-model"
+        settings.MOOD_APPRAISAL = "llm"
+        room = room_of("alice", "pip")
+        result = world_event(
+            event_type="custom", description="A stranger spits in the stew pot.", room=room,
+            actor="player-4", target="alice",
+        )  # fmt: skip
+    by_slug = {p["persona_slug"]: p for p in result["perceived_by"]}
+    assert by_slug["alice"]["emotion"] == "furious"
+    perceptions = {p.persona.slug: p for p in Perception.objects.select_related("persona")}
+    assert perceptions["alice"].appraisal_method == "llm" and perceptions["alice"].valence == -0.9
+    # each persona's own account went to the backend
+    asked = [r["body"]["messages"][-1]["content"] for r in server.requests]
+    assert any(a.startswith("player-4 did something to me (custom)") for a in asked)
+    assert any(a.startswith("I saw player-4 do something to Alice Thornbury") for a in asked)
+    rel = Relationship.objects.get(persona=demo["alice"], other_id="player-4")
+    assert rel.trust < 0  # the quality follows the LLM's valence
+
+
+def test_llm_appraiser_falls_back_to_the_rules_when_the_backend_answers_nonsense(demo, settings):
+    from tests.conversations.fakes import FakeLLMServer
+
+    with FakeLLMServer("ollama", reply="I would rather not say.", delay=0.0) as server:
+        settings.LLM_PROVIDER = "ollama"
+        settings.OLLAMA_URL = server.url
+        settings.LLM_MODEL = "fake-model"
+        settings.MOOD_APPRAISAL = "llm"
+        result = world_event(
+            event_type="attack", description="A wolf bites Rook.", persona=demo["rook"],
+            actor="wolf",
+        )  # fmt: skip
+    assert server.requests and result["perceived_by"][0]["emotion"] == "afraid"
+    assert Perception.objects.get().appraisal_method == "rules"
