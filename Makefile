@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve setup test lint bench worker beat clean prod-check screenshots
+.PHONY: run serve setup test lint bench static-embeddings worker beat clean prod-check screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ lint: $(VENV)/.installed
 ## (bench/README.md). BENCH_ARGS=--quick for a short run, --million for 1M memories on PostgreSQL.
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+## The static embedding model (EMBEDDING_MODEL=static), distilled from the packaged MiniLM with
+## model2vec in its own venv under var/ (no download of any model).
+static-embeddings: $(VENV)/.installed
+	$(PY) manage.py distill_static_embeddings
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A personamcp worker --loglevel=info

