@@ -191,13 +191,18 @@ def _progress_context(ctx: RpcContext, token: str | int) -> RpcContext:
 
     ``conversation.send_message`` streams ``conversation.chunk`` notifications; for an MCP host
     that asked for progress (``params._meta.progressToken``) each chunk becomes a progress
-    notification whose ``message`` is the text delta. Cancellation is shared with ``ctx``.
+    notification whose ``message`` is the text delta. The turn's other notifications
+    (``conversation.expression``) are not MCP messages and stay off this stream. Cancellation
+    is shared with ``ctx``.
     """
     send = ctx.send
 
     async def progress_send(message: dict) -> None:
-        if message.get("method") != "conversation.chunk":
+        method = message.get("method")
+        if method is None:  # a response
             await send(message)
+            return
+        if method != "conversation.chunk":
             return
         chunk = message["params"]
         await send(

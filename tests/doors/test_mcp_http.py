@@ -162,6 +162,9 @@ async def test_streamed_send_message_chunks_over_sse(demo, akey):
         req_id="s1",
     )
     response = await post(body, key, Accept=SSE)
-    *chunks, final = await sse_messages(response)
+    expression, *chunks, final = await sse_messages(response)
+    assert expression["method"] == "conversation.expression"
+    assert expression["params"]["request_id"] == "s1"
+    assert set(expression["params"]["expression"]) >= {"emotion", "intensity"}
     assert {c["method"] for c in chunks} == {"conversation.chunk"}
     assert "".join(c["params"]["delta"] for c in chunks) == final["result"]["response"]
