@@ -282,12 +282,12 @@ def main() -> int:
             f"(x{pct(values, 0.95) / pct(rpc, 0.95):.2f})"
         )
     print(
-        f"encryption costs p50 +{pct(secret, 0.5) - pct(plain, 0.5):.1f} ms, "
-        f"p95 +{pct(secret, 0.95) - pct(plain, 0.95):.1f} ms per round trip"
+        f"encryption costs p50 {pct(secret, 0.5) - pct(plain, 0.5):+.1f} ms, "
+        f"p95 {pct(secret, 0.95) - pct(plain, 0.95):+.1f} ms per round trip"
     )
     print(
-        f"the bridge costs p50 +{pct(bridged, 0.5) - pct(plain, 0.5):.1f} ms, "
-        f"p95 +{pct(bridged, 0.95) - pct(plain, 0.95):.1f} ms per round trip"
+        f"the bridge costs p50 {pct(bridged, 0.5) - pct(plain, 0.5):+.1f} ms, "
+        f"p95 {pct(bridged, 0.95) - pct(plain, 0.95):+.1f} ms per round trip"
     )
     return 0
 
