@@ -244,3 +244,51 @@ def test_a_bridged_room_in_matrix_answers_by_policy_once_without_loops_and_relay
     bridge = admin.get(f"/api/bridges/{room.id}/").json()
     assert bridge["messages_fed"] == 2 and bridge["pending_posts"] == 0
     assert all(b["joined"] for b in bridge["bots"])
+
+
+@pytest.mark.matrix
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+def test_an_encrypted_bridged_room_answers_once_and_posts_web_lines_encrypted(
+    demo, make_bot, runbot, e2ee_user, api_as
+):
+    from bots import bridges
+
+    room = _room(demo, "alice", "rook")
+    bots = {"alice": make_bot(demo["alice"]), "rook": make_bot(demo["rook"])}
+    by_user = {b.user_id: slug for slug, b in bots.items()}
+    human = e2ee_user()
+    matrix_room = human.create_encrypted_room(list(by_user), name="sealed tavern")
+    bridges.bridge_set(room=room, matrix_room_id=matrix_room)
+    for bot in bots.values():
+        runbot(str(bot.id))
+    for bot in bots.values():
+        human.wait_joined(matrix_room, bot.user_id)
+        wait_status(bot, "running")
+
+    def from_bots() -> list:
+        human.sync()
+        return [e for r, e in human.received if r == matrix_room and e.sender in by_user]
+
+    hello = human.send(matrix_room, "A quiet evening, is it not?")
+    wait_until(lambda: from_bots(), 120, "one decrypted answer", interval=0.3)
+    time.sleep(4)
+    answers = from_bots()
+    assert len(answers) == 1 and answers[0].body.strip()
+    assert answers[0].source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == hello
+
+    sent = api_as("admin").post(
+        f"/api/rooms/{room.id}/messages/",
+        {"content": "Rook, the web whispers.", "sender_name": "Ann"},
+        format="json",
+    )
+    assert sent.status_code == 200, sent.content
+    rook_says = sent.json()["replies"][0]["response"].strip()
+
+    def arrived() -> bool:
+        bodies = [(by_user[e.sender], e.body) for e in from_bots()]
+        return ("alice", "Ann: Rook, the web whispers.") in bodies and ("rook", rook_says) in bodies
+
+    wait_until(arrived, 90, "the web lines, decrypted", interval=0.3)
+    time.sleep(3)
+    assert len(from_bots()) == 3  # no answer to the bots' own lines
