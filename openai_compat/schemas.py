@@ -38,6 +38,21 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class ToolFunction(BaseModel):
+    model_config = Lenient
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(BaseModel):
+    model_config = Lenient
+
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
 StopSeq = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
@@ -56,6 +71,13 @@ class ChatCompletionRequest(BaseModel):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     stop: StopSeq | Annotated[list[StopSeq], Field(max_length=4)] | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = None
+    # Function tools: the persona's ``actions_available`` (chosen ones come back as tool_calls)
+    tools: Annotated[list[Tool], Field(max_length=32)] | None = None
+
+    def actions_available(self) -> list[dict] | None:
+        if not self.tools:
+            return None
+        return [t.function.model_dump(exclude_none=True) for t in self.tools]
 
     @field_validator("stop")
     @classmethod

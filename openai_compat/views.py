@@ -237,10 +237,25 @@ def _turn_args(
         "max_tokens": req.token_limit,
         "temperature": req.temperature,
         "stop": req.stop,
+        "actions_available": req.actions_available(),
     }
 
 
+def _tool_calls(result: dict) -> list[dict]:
+    """The persona's chosen actions as OpenAI ``tool_calls`` (arguments as JSON text)."""
+    return [
+        {
+            "id": f"call_{result['message_id']}_{i}",
+            "type": "function",
+            "function": {"name": a["name"], "arguments": orjson.dumps(a["arguments"]).decode()},
+        }
+        for i, a in enumerate(result.get("actions") or [])
+    ]
+
+
 def _finish_reason(req: ChatCompletionRequest, result: dict) -> str:
+    if result.get("actions"):
+        return "tool_calls"
     limit = req.token_limit
     if limit and result["usage"]["completion_tokens"] >= limit:
         return "length"
@@ -328,7 +343,11 @@ async def chat_completions(request):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result["response"]},
+                    "message": {
+                        "role": "assistant",
+                        "content": result["response"],
+                        **({"tool_calls": calls} if (calls := _tool_calls(result)) else {}),
+                    },
                     "logprobs": None,
                     "finish_reason": _finish_reason(req, result),
                 }
@@ -444,6 +463,11 @@ async def _events(req, first: tuple, queue: asyncio.Queue, cancel: threading.Eve
                 yield chunks.delta({"content": value["delta"]})
             elif kind == "done":
                 usage = _usage(value)
+                calls = _tool_calls(value)
+                if calls:  # the persona's actions, whole, before the finish chunk
+                    yield chunks.delta(
+                        {"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}
+                    )
                 finish = _finish_reason(req, value)
                 yield chunks.delta({}, finish, usage=usage, persona_mcp=_extras(value))
                 if include_usage:
