@@ -61,13 +61,8 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ["role", "status"]
     search_fields = ["content", "speaker", "conversation__id"]
     list_select_related = ["conversation__persona"]
-    readonly_fields = [
-        "conversation",
-        "role",
-        "speaker",
-        "content",
-        "status",
-        "created_at",
+    message_fields = ["conversation", "role", "speaker", "content", "status", "created_at"]
+    inspector_fields = [
         "provider",
         "emotion",
         "prompt_tokens",
@@ -81,28 +76,11 @@ class MessageAdmin(admin.ModelAdmin):
         "agency_table",
         "prompt_view",
     ]
+    readonly_fields = message_fields + inspector_fields
     exclude = ["prompt", "memories_used", "timings"]
     fieldsets = [
-        (None, {"fields": ["conversation", "role", "speaker", "content", "status", "created_at"]}),
-        (
-            "Turn inspector",
-            {
-                "fields": [
-                    "provider",
-                    "emotion",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "error",
-                    "error_code",
-                    "timing_table",
-                    "memories_table",
-                    "lore_table",
-                    "events_table",
-                    "agency_table",
-                    "prompt_view",
-                ]
-            },
-        ),
+        (None, {"fields": message_fields}),
+        ("Turn inspector", {"fields": inspector_fields}),
     ]
 
     def has_add_permission(self, request) -> bool:

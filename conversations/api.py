@@ -125,6 +125,17 @@ def _stream_sync(run: Callable) -> Iterator[bytes]:
         cancel.set()
 
 
+def event_stream(request, run: Callable) -> StreamingHttpResponse:
+    """The SSE answer of a turn: ``run(on_chunk=..., cancel_event=...)`` works on a thread
+    while its chunks are sent (async under ASGI, a blocking iterator under WSGI)."""
+    is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
+    body = _stream_async(run) if is_asgi else _stream_sync(run)
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
 class EventStreamRenderer(BaseRenderer):
     """Lets ``Accept: text/event-stream`` through content negotiation; an error raised before
     the stream starts is sent as a single ``event: error``."""
@@ -181,12 +192,7 @@ class SendMessageView(APIView):
                     cancel_event=cancel_event,
                 )
 
-        is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
-        body = _stream_async(run) if is_asgi else _stream_sync(run)
-        response = StreamingHttpResponse(body, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        return event_stream(request, run)
 
 
 class ConversationListView(APIView):

@@ -8,14 +8,13 @@ speak, then ``event: done`` with the same object as the JSON answer (or ``event:
 
 from __future__ import annotations
 
-from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations.api import EventStreamRenderer, _stream_async, _stream_sync, participant_of
+from conversations.api import EventStreamRenderer, event_stream, participant_of
 from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona, turn_slot
 from personas.api import resolve_persona
@@ -53,12 +52,7 @@ def _answer(request, stream: bool, run) -> Response | StreamingHttpResponse:
     """JSON, or SSE when asked for: ``run(on_chunk=..., cancel_event=...)`` does the work."""
     if not (stream or "text/event-stream" in request.headers.get("Accept", "")):
         return Response(run(on_chunk=None, cancel_event=None))
-    is_asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
-    body = _stream_async(run) if is_asgi else _stream_sync(run)
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return event_stream(request, run)
 
 
 class RoomListView(APIView):
