@@ -69,6 +69,41 @@ def test_a_reply_made_while_the_homeserver_is_down_is_sent_once_when_it_is_back(
     assert "homeserver unreachable" in log_text and "sync works again" in log_text
 
 
+def test_a_reply_queued_by_a_bot_killed_while_the_homeserver_was_down_is_sent_by_its_next_run(
+    demo, own_synapse, make_bot, runbot, matrix_user, bot_llm
+):
+    from bots.models import OutboxMessage
+
+    hs = own_synapse()
+    fake, env = bot_llm
+    fake.reply, fake.mode = "Kept safe in the outbox.", "hold"
+    bot = make_bot(demo["elias"], hs=hs)
+    human = matrix_user(hs=hs)
+    room = human.create_room([bot.user_id])
+    proc = runbot(str(bot.id), env=env)
+    human.wait_joined(room, bot.user_id, timeout=90)
+    wait_status(bot, "running")
+    asked = human.send(room, "Elias, tell me something.")
+    assert fake.held.wait(60), "the bot never asked the LLM"
+    hs.down()
+    fake.gate.set()
+    wait_until(
+        lambda: OutboxMessage.objects.filter(bot=bot, attempts__gte=1, status="pending").exists(),
+        90,
+        "a failed try while the homeserver is down",
+    )
+    proc.kill()  # SIGKILL: no last flush, the reply is only in the outbox
+    proc.wait()
+    hs.up()
+    runbot(str(bot.id), env=env)
+    answer = human.wait_reply(room, bot.user_id, asked, timeout=120)
+    assert answer["content"]["body"] == "Kept safe in the outbox."
+    time.sleep(2)
+    assert _bot_bodies(human, room, bot) == ["Kept safe in the outbox."]
+    row = OutboxMessage.objects.get(bot=bot)
+    assert row.status == "sent" and row.event_id == answer["event_id"]
+
+
 def test_429s_of_a_tight_message_rate_limit_are_waited_out_with_retry_after_ms(
     demo, own_synapse, make_bot, runbot, matrix_user, bot_llm
 ):
