@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models.functions import Coalesce
 
 from conversations.exceptions import ConversationNotFound
 from conversations.models import Conversation, Message
 from personamcp.pagination import paginate
+from personamcp.selectors import one_or_not_found
 from personas.models import Persona
 
 
@@ -23,14 +22,8 @@ def conversation_open_for(*, persona: Persona, participant: str) -> Conversation
 
 def conversation_get(*, conversation_id: str) -> Conversation:
     """The conversation with this id (with its persona); raises ``ConversationNotFound``."""
-    try:
-        pk = uuid.UUID(str(conversation_id))
-    except ValueError:
-        raise ConversationNotFound(f"conversation not found: {conversation_id}") from None
-    conversation = Conversation.objects.select_related("persona").filter(pk=pk).first()
-    if conversation is None:
-        raise ConversationNotFound(f"conversation not found: {conversation_id}")
-    return conversation
+    conversations = Conversation.objects.select_related("persona")
+    return one_or_not_found(conversations, conversation_id, ConversationNotFound, "conversation")
 
 
 def conversation_list(

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import Count, Max, Prefetch
 
 from personamcp.pagination import paginate
+from personamcp.selectors import one_or_not_found
 from personas.models import Persona
 from rooms.exceptions import RoomNotFound
 from rooms.models import Room, RoomMember, RoomMessage
@@ -41,14 +42,7 @@ def room_line_stats(room: Room) -> tuple[int, datetime | None]:
 
 def room_get(*, room_id: str) -> Room:
     """The room with this id (members prefetched in order); raises ``RoomNotFound``."""
-    try:
-        pk = uuid.UUID(str(room_id))
-    except ValueError:
-        raise RoomNotFound(f"room not found: {room_id}") from None
-    room = _with_members(Room.objects.filter(pk=pk)).first()
-    if room is None:
-        raise RoomNotFound(f"room not found: {room_id}")
-    return room
+    return one_or_not_found(_with_members(Room.objects.all()), room_id, RoomNotFound, "room")
 
 
 def room_list(
