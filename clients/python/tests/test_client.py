@@ -275,3 +275,27 @@ async def test_world_event_and_scene_move_against_the_live_server(client):
     state = await client.call("room.state", {"room_id": room["id"]})
     by_slug = {p["slug"]: p["position"] for p in state["positions"]}
     assert by_slug["rook"] == {"x": 40, "y": 0, "z": 0}
+
+
+async def test_triggers_and_goals_live(client):
+    """The v1.1 trigger.* and goal.* wrappers against the real server."""
+    made = await client.trigger_create(
+        "alice", "client-password", {"keywords": ["plugh"]}, {"say": "The door opens."}, once=True
+    )
+    try:
+        listed = await client.trigger_list("alice")
+        assert made["id"] in [t["id"] for t in listed["triggers"]]
+        reply = await client.send("Plugh!", persona_id="alice", sender="client-test")
+        assert reply["response"] == "The door opens."
+        assert [f["trigger_id"] for f in reply["triggers_fired"]] == [made["id"]]
+        assert set(reply["expression"]) >= {"emotion", "intensity"} and reply["actions"] == []
+        with pytest.raises(pmc.InvalidParams) as err:
+            await client.trigger_create("alice", "bad", {"keyword": ["x"]}, {"say": "y"})
+        assert "when.keyword" in json.dumps(err.value.data)
+    finally:
+        assert (await client.trigger_delete(made["id"]))["deleted"] is True
+    goal = await client.goal_set("alice", "Learn the client's secret word", priority=4)
+    assert goal["status"] == "active" and goal["priority"] == 4
+    assert goal["id"] in [g["id"] for g in (await client.goal_list("alice"))["goals"]]
+    done = await client.goal_complete("alice", goal["id"])
+    assert done["status"] == "completed"
