@@ -48,6 +48,9 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rpc_throughput import ROOT, free_port, start
 
+# A saturated (or traced) server may answer pings late: a late pong is latency, not an error.
+KEEPALIVE = {"ping_interval": 30, "ping_timeout": 120}
+
 
 def raise_fd_limit(wanted: int) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -98,7 +101,9 @@ async def call(ws, req_id, method, params, stats: Stats) -> dict | None:
 
 
 async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats, least: int = 0) -> None:
-    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+    async with websockets.connect(
+        url, additional_headers=headers, max_size=None, **KEEPALIVE
+    ) as ws:
         i = 0
         while time.perf_counter() < stop_at or i < least:
             i += 1
@@ -114,7 +119,7 @@ async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats, least: i
 
 
 async def get_loop(url, headers, stop_at: float, stats: Stats) -> None:
-    async with websockets.connect(url, additional_headers=headers) as ws:
+    async with websockets.connect(url, additional_headers=headers, **KEEPALIVE) as ws:
         i = 0
         while time.perf_counter() < stop_at:
             i += 1
@@ -171,7 +176,7 @@ async def soak(url: str, key: str, server: psutil.Process, probe: Probe, args) -
     for batch in range(0, args.sockets, 100):
         opened = await asyncio.gather(
             *(
-                websockets.connect(url, additional_headers=headers, open_timeout=60)
+                websockets.connect(url, additional_headers=headers, open_timeout=60, **KEEPALIVE)
                 for _ in range(min(100, args.sockets - batch))
             ),
             return_exceptions=True,

@@ -5,8 +5,8 @@ RSS, the bytes held by the in-process memory index (``memory.index``: vectors an
 the growth every stored memory is expected to cost), live threads, asyncio tasks and queued
 background jobs. With ``SOAK_PROBE_OBJECTS=1`` each line after the first also counts the live
 objects grown by type (a full gc pass: a short pause). With
-``SOAK_PROBE_TRACE=<frames>`` tracemalloc runs too (slow) and each line after the first also
-holds the top allocation sites, as differences from the first line. On SIGUSR2 it calls glibc's ``malloc_trim(0)`` and records RSS before and after: memory
+``SOAK_PROBE_TRACE=<frames>`` tracemalloc starts at the first SIGUSR1 (the end of the warm-up;
+it slows the server down) and each later line holds the top allocation sites still alive. On SIGUSR2 it calls glibc's ``malloc_trim(0)`` and records RSS before and after: memory
 the allocator held without using it (fragmentation), as opposed to live objects.
 """
 
@@ -25,8 +25,6 @@ if os.environ.get("SOAK_PROBE"):
 
     FRAMES = int(os.environ.get("SOAK_PROBE_TRACE") or 0)
     OBJECTS = FRAMES or os.environ.get("SOAK_PROBE_OBJECTS") == "1"
-    if FRAMES:
-        tracemalloc.start(FRAMES)
     _base: dict = {}
 
     def _rss() -> float:
@@ -76,6 +74,8 @@ if os.environ.get("SOAK_PROBE"):
             if base is not types:
                 types.subtract(base)
                 record["types"] = dict(types.most_common(20))
+        if FRAMES and not tracemalloc.is_tracing():  # from the first signal on: what stays
+            tracemalloc.start(FRAMES)
         if FRAMES:
             snap = tracemalloc.take_snapshot().filter_traces(
                 [tracemalloc.Filter(False, tracemalloc.__file__)]

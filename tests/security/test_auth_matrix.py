@@ -33,6 +33,7 @@ def _alice_world(demo) -> dict:
     """Objects that belong to alice, by the param name that refers to them."""
     from bots.services import bot_create
     from conversations.models import Conversation
+    from goals.services import trigger_create
     from lore.services import lorebook_create
     from memory.services import memory_store
     from personamcp.actor import acting
@@ -46,6 +47,9 @@ def _alice_world(demo) -> dict:
             persona=alice, homeserver="http://127.0.0.1:1", user_id="@a:localhost", password="pw"
         )
         book = lorebook_create(book={"entries": []}, name="alice's lore", owner=alice)
+        trigger = trigger_create(
+            persona=alice, name="alice's trigger", when={"keywords": ["gift"]}, then={"say": "Oh!"}
+        )
     conversation = Conversation.objects.create(persona=alice, participant="someone")
     return {
         "persona_id": "alice",
@@ -55,6 +59,7 @@ def _alice_world(demo) -> dict:
         "room_id": str(room.id),
         "bot_id": str(bot.id),
         "lorebook_id": str(book.id),
+        "trigger_id": str(trigger.id),
     }
 
 
@@ -266,6 +271,7 @@ def _fill(path: str, world: dict) -> str:
         "persona_id": "alice", "memory_id": world["memory_id"],
         "conversation_id": world["conversation_id"], "room_id": world["room_id"],
         "bot_id": world["bot_id"], "lorebook_id": world["lorebook_id"],
+        "trigger_id": world["trigger_id"],
     }  # fmt: skip
     return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m.group(1), "x")), path)
 
