@@ -334,6 +334,12 @@ def main() -> None:
             asyncio.run(
                 soak(f"ws://127.0.0.1:{port}/mcp", key, server, Probe(server, report), args)
             )
+            log = Path(tmp) / "daphne.log"
+            failures = [line for line in log.read_text(errors="replace").splitlines()
+                        if " ERROR " in line or line.startswith(("Traceback", "  File", "sqlite3", "django"))]  # fmt: skip
+            if failures:
+                print(f"\nserver log, errors ({len(failures)} lines, the last 30):")
+                print("\n".join(failures[-30:]))
         finally:
             proc.terminate()
             try:
