@@ -114,11 +114,10 @@ def conversation_list(ctx: RpcContext, params: ListParams) -> dict:
     persona = None
     if params.persona_id or ctx.session.active_persona_id:
         persona = ctx.resolve_persona(params.persona_id)
-    principal = ctx.principal
     conversations, next_cursor = selectors.conversation_list(
         persona=persona,
         participant=params.participant,
-        persona_ids=principal.persona_ids if principal is not None else None,
+        persona_ids=ctx.persona_ids,
         limit=params.limit,
         cursor=params.cursor,
     )

@@ -8,6 +8,8 @@ speak, then ``event: done`` with the same object as the JSON answer (or ``event:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -48,8 +50,18 @@ def _room(request, room_id: str) -> Room:
     return room
 
 
-def _answer(request, stream: bool, run) -> Response | StreamingHttpResponse:
-    """JSON, or SSE when asked for: ``run(on_chunk=..., cancel_event=...)`` does the work."""
+def _answer(
+    request, stream: bool, service, *, slot: bool = False, **kwargs
+) -> Response | StreamingHttpResponse:
+    """``service(**kwargs)`` answered as JSON, or as SSE when asked for (it then streams its
+    chunks); with ``slot``, it runs inside one of the key's turn slots."""
+
+    def run(*, on_chunk, cancel_event) -> dict:
+        with turn_slot(request.principal) if slot else nullcontext():
+            return service(
+                **kwargs, stream=on_chunk is not None, on_chunk=on_chunk, cancel_event=cancel_event
+            )
+
     if not (stream or "text/event-stream" in request.headers.get("Accept", "")):
         return Response(run(on_chunk=None, cancel_event=None))
     return event_stream(request, run)
@@ -120,23 +132,18 @@ class RoomMessagesView(APIView):
     def post(self, request, room_id: str):
         """Say something in a room (same as ``room.send``)."""
         params = parse(request, RoomSendParams, extra={"room_id": room_id})
-        room = _room(request, room_id)
-
-        def run(*, on_chunk, cancel_event) -> dict:
-            with turn_slot(request.principal):
-                return rooms.room_send(
-                    room=room,
-                    content=params.content,
-                    sender=params.sender or participant_of(request.principal),
-                    sender_name=params.sender_name,
-                    position=params.position.model_dump() if params.position else None,
-                    actions_available=params.actions_available,
-                    stream=on_chunk is not None,
-                    on_chunk=on_chunk,
-                    cancel_event=cancel_event,
-                )
-
-        return _answer(request, params.stream, run)
+        return _answer(
+            request,
+            params.stream,
+            rooms.room_send,
+            slot=True,
+            room=_room(request, room_id),
+            content=params.content,
+            sender=params.sender or participant_of(request.principal),
+            sender_name=params.sender_name,
+            position=params.position.model_dump() if params.position else None,
+            actions_available=params.actions_available,
+        )
 
 
 class RoomStepView(APIView):
@@ -146,18 +153,13 @@ class RoomStepView(APIView):
     def post(self, request, room_id: str):
         """Let the personas talk among themselves (same as ``room.step``)."""
         params = parse(request, RoomStepParams, extra={"room_id": room_id})
-        room = _room(request, room_id)
-
-        def run(*, on_chunk, cancel_event) -> dict:
-            return rooms.room_step(
-                room=room,
-                turns=params.turns,
-                stream=on_chunk is not None,
-                on_chunk=on_chunk,
-                cancel_event=cancel_event,
-            )
-
-        return _answer(request, params.stream, run)
+        return _answer(
+            request,
+            params.stream,
+            rooms.room_step,
+            room=_room(request, room_id),
+            turns=params.turns,
+        )
 
 
 class RoomCloseView(APIView):

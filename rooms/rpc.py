@@ -135,12 +135,8 @@ def room_list(ctx: RpcContext, params: RoomListParams) -> dict:
     """Rooms, newest first (those ``persona_id`` is in); only rooms whose members the key
     covers; paged by ``cursor`` (the ``next_cursor`` of the page before)."""
     persona = ctx.resolve_persona(params.persona_id) if params.persona_id else None
-    principal = ctx.principal
     found, next_cursor = selectors.room_list(
-        persona=persona,
-        persona_ids=principal.persona_ids if principal is not None else None,
-        limit=params.limit,
-        cursor=params.cursor,
+        persona=persona, persona_ids=ctx.persona_ids, limit=params.limit, cursor=params.cursor
     )
     return RoomListOut.dump({"rooms": found, "next_cursor": next_cursor})
 

@@ -33,6 +33,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -339,22 +340,30 @@ def _transcript(
     return [f"{line.speaker_name or line.speaker_id}: {line.content}" for line in kept]
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What every reply of one ``room_send`` / ``room_step`` call shares."""
+
+    room: Room
+    lines: list[RoomMessage]
+    scene: Scene | None
+    stream: bool
+    on_chunk: ChunkCallback | None
+    on_reply: ReplyCallback | None
+    cancel_event: threading.Event | None
+
+
 def _reply(
-    *,
-    room: Room,
+    round_: _Round,
     persona: Persona,
     answering: RoomMessage,
-    lines: list[RoomMessage],
-    stream: bool,
-    on_chunk: ChunkCallback | None,
-    on_reply: ReplyCallback | None,
-    cancel_event: threading.Event | None,
-    scene: Scene | None = None,
     actions_available: list[dict] | None = None,
 ) -> dict:
     """``persona`` answers the line ``answering`` through the turn pipeline; the reply becomes
-    a line of the room (appended to ``lines``). In a spatial room (``scene``) the persona's
-    transcript holds the lines said within its earshot, and its reply is overheard."""
+    a line of the room (appended to ``round_.lines``). In a spatial room (``round_.scene``) the
+    persona's transcript holds the lines said within its earshot, and its reply is overheard."""
+    room, lines, scene, stream = round_.room, round_.lines, round_.scene, round_.stream
+    on_chunk, on_reply, cancel_event = round_.on_chunk, round_.on_reply, round_.cancel_event
     where = scene.where(str(persona.id)) if scene is not None else None
     conversation = services.conversation_get_or_start(
         persona=persona, participant=room.participant, participant_name=room.name, platform="room"
@@ -512,23 +521,11 @@ def room_send(
         lines.append(said)
         if scene is not None:
             _overheard(scene, said, answerers={p.id for p in speakers})
+        round_ = _Round(room, lines, scene, stream, on_chunk, on_reply, cancel_event)
         replies = []
         for persona in speakers:
             keep_lock()
-            replies.append(
-                _reply(
-                    room=room,
-                    persona=persona,
-                    answering=said,
-                    lines=lines,
-                    stream=stream,
-                    on_chunk=on_chunk,
-                    on_reply=on_reply,
-                    cancel_event=cancel_event,
-                    scene=scene,
-                    actions_available=actions_available,
-                )
-            )
+            replies.append(_reply(round_, persona, said, actions_available))
     return {"room_id": str(room.id), "line_id": said.id, "replies": replies}
 
 
@@ -561,6 +558,7 @@ def room_step(
                 [{"field": "room_id", "message": "the room has no messages yet: send one first"}]
             )
         scene = spatial.scene_of(room)
+        round_ = _Round(room, lines, scene, stream, on_chunk, on_reply, cancel_event)
         for _ in range(turns):
             if cancel_event is not None and cancel_event.is_set():
                 break
@@ -580,19 +578,7 @@ def room_step(
             if not nxt:
                 break
             keep_lock()
-            replies.append(
-                _reply(
-                    room=room,
-                    persona=nxt[0],
-                    answering=last,
-                    lines=lines,
-                    stream=stream,
-                    on_chunk=on_chunk,
-                    on_reply=on_reply,
-                    cancel_event=cancel_event,
-                    scene=scene,
-                )
-            )
+            replies.append(_reply(round_, nxt[0], last))
     return {"room_id": str(room.id), "replies": replies}
 
 

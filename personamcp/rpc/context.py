@@ -84,6 +84,12 @@ class RpcContext:
         return self.session.principal
 
     @property
+    def persona_ids(self) -> frozenset[str] | None:
+        """The personas the caller's key covers, for filtering lists; ``None``: every one."""
+        principal = self.session.principal
+        return principal.persona_ids if principal is not None else None
+
+    @property
     def cancelled(self) -> bool:
         event = self._cancel_event
         return event is not None and event.is_set()
