@@ -6,19 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from memory import operations
-from memory.schemas import (
-    MemoryDeletedOut,
-    MemoryListOut,
-    MemoryListParams,
-    MemoryOut,
-    MemoryReflectOut,
-    MemorySearchOut,
-    MemorySearchParams,
-    MemoryStatsOut,
-    MemoryStoreParams,
-    PersonaOptionalParams,
-)
+from memory import operations, schemas
 from personamcp.api import parse
 from personamcp.exceptions import ValidationFailed
 from personamcp.schemas import validate
@@ -52,30 +40,30 @@ class MemoryListView(APIView):
     @extend_schema(
         parameters=[PERSONA_PARAM, OpenApiParameter("kind", str), OpenApiParameter("limit", int),
                     OpenApiParameter("cursor", str)],
-        responses=MemoryListOut,
+        responses=schemas.MemoryListOut,
     )  # fmt: skip
     def get(self, request):
         """A persona's memories, newest first (same as ``memory.list``)."""
         query = request.query_params
         raw = {k: query.get(k) for k in ("kind", "limit", "cursor") if query.get(k) is not None}
-        params = validate(MemoryListParams, raw)
+        params = validate(schemas.MemoryListParams, raw)
         return Response(operations.list_(_persona(request, _query_persona(request)), params))
 
-    @extend_schema(request=MemoryStoreParams, responses={201: MemoryOut})
+    @extend_schema(request=schemas.MemoryStoreParams, responses={201: schemas.MemoryOut})
     def post(self, request):
         """Store a memory (same as ``memory.store``); ``persona_id`` is required here."""
-        params = parse(request, MemoryStoreParams)
+        params = parse(request, schemas.MemoryStoreParams)
         persona = _persona(request, params.persona_id)
         return Response(operations.store(persona, params), status=201)
 
 
 class MemoryDetailView(APIView):
-    @extend_schema(responses=MemoryOut)
+    @extend_schema(responses=schemas.MemoryOut)
     def get(self, request, memory_id: int):
         """One memory (same as ``memory.get``)."""
         return Response(operations.get(memory_id, request.principal))
 
-    @extend_schema(responses=MemoryDeletedOut)
+    @extend_schema(responses=schemas.MemoryDeletedOut)
     def delete(self, request, memory_id: int):
         """Delete one memory (same as ``memory.delete``)."""
         return Response(operations.delete(memory_id, request.principal))
@@ -92,7 +80,7 @@ class MemorySearchView(APIView):
             OpenApiParameter("include_shared", bool),
             OpenApiParameter("about", str),
         ],
-        responses=MemorySearchOut,
+        responses=schemas.MemorySearchOut,
     )
     def get(self, request):
         """Search memories by meaning (same result as ``memory.search``)."""
@@ -108,20 +96,22 @@ class MemorySearchView(APIView):
             "include_shared": _bool(query.get("include_shared")),
             "about": query.get("about"),
         }
-        params = validate(MemorySearchParams, {k: v for k, v in raw.items() if v is not None})
+        params = validate(
+            schemas.MemorySearchParams, {k: v for k, v in raw.items() if v is not None}
+        )
         return Response(operations.search(_persona(request, _query_persona(request)), params))
 
 
 class MemoryStatsView(APIView):
-    @extend_schema(parameters=[PERSONA_PARAM], responses=MemoryStatsOut)
+    @extend_schema(parameters=[PERSONA_PARAM], responses=schemas.MemoryStatsOut)
     def get(self, request):
         """Memory statistics of a persona (same as ``memory.stats``)."""
         return Response(operations.stats(_persona(request, _query_persona(request))))
 
 
 class MemoryReflectView(APIView):
-    @extend_schema(request=PersonaOptionalParams, responses=MemoryReflectOut)
+    @extend_schema(request=schemas.PersonaOptionalParams, responses=schemas.MemoryReflectOut)
     def post(self, request):
         """Reflect on recent memories (same as ``memory.reflect``); ``persona_id`` required."""
-        params = parse(request, PersonaOptionalParams)
+        params = parse(request, schemas.PersonaOptionalParams)
         return Response(operations.reflect(_persona(request, params.persona_id)))

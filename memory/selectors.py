@@ -31,6 +31,7 @@ from memory.exceptions import MemoryNotFound
 from memory.models import Memory
 from personamcp.exceptions import ValidationFailed
 from personamcp.pagination import paginate
+from personamcp.selectors import one_or_not_found
 from personas.models import Persona, Relationship
 
 SCORE_TERMS = ("relevance", "recency", "importance")
@@ -377,14 +378,9 @@ def _touch(top: list[ScoredMemory], now) -> None:
 
 def memory_get(*, memory_id: int) -> Memory:
     """One memory by id; raises ``MemoryNotFound``."""
-    try:
-        memory_id = int(memory_id)
-    except (TypeError, ValueError):
-        raise MemoryNotFound(f"memory not found: {memory_id}") from None
-    memory = Memory.objects.select_related("persona").filter(id=memory_id).first()
-    if memory is None:
-        raise MemoryNotFound(f"memory not found: {memory_id}")
-    return memory
+    return one_or_not_found(
+        Memory.objects.select_related("persona"), memory_id, MemoryNotFound, "memory"
+    )
 
 
 def memory_list(
