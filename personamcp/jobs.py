@@ -4,8 +4,9 @@ Scaled mode (``REDIS_URL``): ``task.delay`` onto the Celery broker, after commit
 Embedded mode: the task runs on an in-process thread pool after commit, so that a reply does
 not wait for post-turn work, and periodic tasks run on an in-process scheduler thread. When
 ``PERSONAMCP["MAX_PENDING_JOBS"]`` tasks are already queued or running (the pool cannot keep up
-with a saturated server), the committing thread runs the task itself: the queue, and memory,
-stay bounded and the load slows down to what the background work sustains.
+with a saturated server), the committing thread waits for one to finish before queueing its
+own: the queue, and memory, stay bounded and the load slows down to what the background work
+sustains.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -39,20 +40,28 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _apply(task, args: tuple, kwargs: dict):
+def _run_inline(task, args: tuple, kwargs: dict):
+    close_old_connections()
     try:
         return task.apply(args=args, kwargs=kwargs, throw=True).get()
     except Exception:
         log.exception("background task %s failed", task.name)
         raise
-
-
-def _run_inline(task, args: tuple, kwargs: dict):
-    close_old_connections()
-    try:
-        return _apply(task, args, kwargs)
     finally:
         close_old_connections()
+
+
+def _wait_for_room(most: float = 30.0) -> None:
+    """Back-pressure: while the pool is behind (a saturated server), the committing thread
+    waits for a queued job to finish before adding its own, so the queue (and memory) stays
+    bounded. It does not run the job itself: more threads writing at once only made SQLite
+    time out on its write lock. After ``most`` seconds it queues anyway (never a deadlock)."""
+    deadline = time.monotonic() + most
+    while len(_pending) >= settings.PERSONAMCP.get("MAX_PENDING_JOBS", 10_000):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        wait(list(_pending), timeout=min(left, 1.0), return_when=FIRST_COMPLETED)
 
 
 def enqueue(task, *args, **kwargs) -> None:
@@ -60,12 +69,7 @@ def enqueue(task, *args, **kwargs) -> None:
 
     def submit() -> None:
         if embedded():
-            if len(_pending) >= settings.PERSONAMCP.get("MAX_PENDING_JOBS", 64):
-                # Back-pressure: the pool is behind (a saturated server), so the caller runs
-                # the task itself instead of queueing it: memory stays bounded, nothing is lost.
-                with contextlib.suppress(Exception):  # logged; the caller's work is done
-                    _apply(task, args, kwargs)
-                return
+            _wait_for_room()
             future = _executor().submit(_run_inline, task, args, kwargs)
             _pending.add(future)
             future.add_done_callback(_pending.discard)

@@ -267,8 +267,8 @@ PERSONAMCP = {
     "MAX_UNAUTHENTICATED_PER_ADDRESS": env_int("PERSONAMCP_MAX_UNAUTH_PER_ADDRESS", 16, minimum=1),
     "AUTH_TIMEOUT": env_float("PERSONAMCP_AUTH_TIMEOUT", 30.0, minimum=0.1),
     # Embedded mode: background jobs (after-turn work) queued in process at most; beyond, the
-    # committing thread runs the job itself (back-pressure; see personamcp/jobs.py).
-    "MAX_PENDING_JOBS": env_int("PERSONAMCP_MAX_PENDING_JOBS", 64, minimum=1),
+    # committing thread waits for room (back-pressure; see personamcp/jobs.py).
+    "MAX_PENDING_JOBS": env_int("PERSONAMCP_MAX_PENDING_JOBS", 10_000, minimum=1),
     # Server processes hand glibc's free memory back every this many seconds (0: never).
     "MALLOC_TRIM_SECONDS": env_float("PERSONAMCP_MALLOC_TRIM_SECONDS", 30.0, minimum=0.0),
 }
