@@ -6,9 +6,10 @@ REST requests authenticated by an API key get their principal later, from
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from contextlib import contextmanager
 
 from personamcp import actor as context
+from personamcp.middleware import HybridMiddleware
 
 _DOORS = (("/admin/", "admin"), ("/api/", "rest"), ("/v1/", "openai"), ("/mcp", "mcp-http"))
 
@@ -17,30 +18,11 @@ def door_for(path: str) -> str:
     return next((door for prefix, door in _DOORS if path.startswith(prefix)), "web")
 
 
-class AuditActorMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def _bind(self, request):
-        return context.bind(door_for(request.path), user=getattr(request, "user", None))
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        token = self._bind(request)
+class AuditActorMiddleware(HybridMiddleware):
+    @contextmanager
+    def around(self, request):
+        token = context.bind(door_for(request.path), user=getattr(request, "user", None))
         try:
-            return self.get_response(request)
-        finally:
-            context.reset(token)
-
-    async def __acall__(self, request):
-        token = self._bind(request)
-        try:
-            return await self.get_response(request)
+            yield
         finally:
             context.reset(token)

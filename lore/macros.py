@@ -21,6 +21,7 @@ front end's macros). Card fields are themselves rendered before they are substit
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -50,33 +51,32 @@ class MacroContext:
     rng: random.Random = field(default_factory=random.Random)
 
 
+def _days(seconds: int) -> int:
+    return round(seconds / 86400)
+
+
+# (one, many, how many in ``seconds``, below which count it is said so); from top to bottom.
+_SPANS = (
+    ("a minute", "minutes", lambda s: round(s / 60), 45),
+    ("an hour", "hours", lambda s: round(s / 3600), 22),
+    ("a day", "days", _days, 26),
+    ("a month", "months", lambda s: round(_days(s) / 30.4), 11),
+    ("a year", "years", lambda s: round(_days(s) / 365), math.inf),
+)
+
+
 def _humanize(delta: timedelta) -> str:
     """Roughly how long, in words (the style of moment.js ``humanize``)."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 45:
         return "a few seconds"
-    minutes = round(seconds / 60)
-    if minutes < 2:
-        return "a minute"
-    if minutes < 45:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours < 2:
-        return "an hour"
-    if hours < 22:
-        return f"{hours} hours"
-    days = round(seconds / 86400)
-    if days < 2:
-        return "a day"
-    if days < 26:
-        return f"{days} days"
-    months = round(days / 30.4)
-    if months < 2:
-        return "a month"
-    if months < 11:
-        return f"{months} months"
-    years = round(days / 365)
-    return "a year" if years < 2 else f"{years} years"
+    for one, many, count, below in _SPANS:
+        n = count(seconds)
+        if n < 2:
+            return one
+        if n < below:
+            return f"{n} {many}"
+    raise AssertionError("unreachable: the last span has no bound")
 
 
 def _choices(argument: str) -> list[str]:

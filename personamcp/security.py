@@ -10,10 +10,12 @@ context processor below provides it). Inline ``style=""`` attributes stay allowe
 from __future__ import annotations
 
 import secrets
+from contextlib import nullcontext
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core import checks
+
+from personamcp.middleware import HybridMiddleware
 
 HEADER = "Content-Security-Policy"
 
@@ -39,29 +41,14 @@ def policy(nonce: str) -> str:
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(HybridMiddleware):
     """Adds the policy (with a fresh nonce) to every response that has none of its own."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def around(self, request):
         request.csp_nonce = secrets.token_urlsafe(16)
-        return self._finish(request, self.get_response(request))
+        return nullcontext()
 
-    async def __acall__(self, request):
-        request.csp_nonce = secrets.token_urlsafe(16)
-        return self._finish(request, await self.get_response(request))
-
-    @staticmethod
-    def _finish(request, response):
+    def finish(self, request, response):
         if HEADER not in response:
             response[HEADER] = policy(request.csp_nonce)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
