@@ -28,17 +28,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import selectors, services
-from conversations.schemas import (
-    ConversationOut,
-    EndOut,
-    HistoryOut,
-    HistoryParams,
-    ListOut,
-    ListParams,
-    SendMessageOut,
-    SendMessageParams,
-)
+from conversations import schemas, selectors, services
 from personamcp import errors
 from personamcp.api import parse, parse_query
 from personamcp.auth import Principal, require_persona, turn_slot
@@ -153,11 +143,11 @@ class EventStreamRenderer(BaseRenderer):
 class SendMessageView(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
-    @extend_schema(request=SendMessageParams, responses=SendMessageOut)
+    @extend_schema(request=schemas.SendMessageParams, responses=schemas.SendMessageOut)
     def post(self, request):
         """Send a message to a persona (same as ``conversation.send_message``; SSE variant with
         ``stream: true`` or ``Accept: text/event-stream``)."""
-        params = parse(request, SendMessageParams)
+        params = parse(request, schemas.SendMessageParams)
         if params.persona_id:
             persona = resolve_persona(request, params.persona_id)
         elif params.conversation_id:
@@ -203,11 +193,11 @@ class ConversationListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("cursor", str),
         ],
-        responses=ListOut,
+        responses=schemas.ListOut,
     )
     def get(self, request):
         """Conversations, most recently active first, paged (same as ``conversation.list``)."""
-        params = parse_query(request, ListParams, aliases={"persona": "persona_id"})
+        params = parse_query(request, schemas.ListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
         conversations, next_cursor = selectors.conversation_list(
             persona=persona,
@@ -216,7 +206,9 @@ class ConversationListView(APIView):
             limit=params.limit,
             cursor=params.cursor,
         )
-        return Response(ListOut.dump({"conversations": conversations, "next_cursor": next_cursor}))
+        return Response(
+            schemas.ListOut.dump({"conversations": conversations, "next_cursor": next_cursor})
+        )
 
 
 def _conversation(request, conversation_id: str):
@@ -228,27 +220,29 @@ def _conversation(request, conversation_id: str):
 class ConversationMessagesView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("limit", int), OpenApiParameter("before", int)],
-        responses=HistoryOut,
+        responses=schemas.HistoryOut,
     )
     def get(self, request, conversation_id: str):
         """Messages of a conversation, oldest first (same as ``conversation.history``)."""
-        params = parse_query(request, HistoryParams, conversation_id=conversation_id)
+        params = parse_query(request, schemas.HistoryParams, conversation_id=conversation_id)
         conversation = _conversation(request, conversation_id)
         messages = selectors.message_history(
             conversation=conversation, limit=params.limit, before=params.before
         )
-        return Response(HistoryOut.dump({"conversation_id": conversation.id, "messages": messages}))
+        return Response(
+            schemas.HistoryOut.dump({"conversation_id": conversation.id, "messages": messages})
+        )
 
 
 class ConversationDetailView(APIView):
-    @extend_schema(responses=ConversationOut)
+    @extend_schema(responses=schemas.ConversationOut)
     def get(self, request, conversation_id: str):
         """One conversation."""
-        return Response(ConversationOut.dump(_conversation(request, conversation_id)))
+        return Response(schemas.ConversationOut.dump(_conversation(request, conversation_id)))
 
 
 class ConversationEndView(APIView):
-    @extend_schema(request=None, responses=EndOut)
+    @extend_schema(request=None, responses=schemas.EndOut)
     def post(self, request, conversation_id: str):
         """End a conversation and store its summary memory (same as ``conversation.end``)."""
         conversation = _conversation(request, conversation_id)

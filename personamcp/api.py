@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import typing
+from types import ModuleType
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError
@@ -229,10 +230,13 @@ def _query_model(view, method: str):
     if not validators & set(code.co_names):
         return None
     namespace = func.__globals__
+    # ``schemas.FooParams``: the model is an attribute of a module the code names.
+    modules = [vars(m) for m in map(namespace.get, code.co_names) if isinstance(m, ModuleType)]
     for name in code.co_names:
-        candidate = namespace.get(name)
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
+        for source in (namespace, *modules):
+            candidate = source.get(name)
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                return candidate
     return None
 
 

@@ -20,26 +20,9 @@ from conversations.api import EventStreamRenderer, event_stream, participant_of
 from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona, turn_slot
 from personas.api import resolve_persona
-from rooms import selectors, spatial
+from rooms import schemas, selectors, spatial
 from rooms import services as rooms
 from rooms.models import Room
-from rooms.schemas import (
-    RoomCloseOut,
-    RoomCreateParams,
-    RoomHistoryOut,
-    RoomHistoryParams,
-    RoomListOut,
-    RoomListParams,
-    RoomOut,
-    RoomRefParams,
-    RoomSendOut,
-    RoomSendParams,
-    RoomStateOut,
-    RoomStepOut,
-    RoomStepParams,
-    SceneMoveOut,
-    SceneMoveParams,
-)
 
 
 def _room(request, room_id: str) -> Room:
@@ -75,11 +58,11 @@ class RoomListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("cursor", str),
         ],
-        responses=RoomListOut,
+        responses=schemas.RoomListOut,
     )
     def get(self, request):
         """Rooms, newest first, paged (same as ``room.list``)."""
-        params = parse_query(request, RoomListParams, aliases={"persona": "persona_id"})
+        params = parse_query(request, schemas.RoomListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
         found, next_cursor = selectors.room_list(
             persona=persona,
@@ -87,12 +70,12 @@ class RoomListView(APIView):
             limit=params.limit,
             cursor=params.cursor,
         )
-        return Response(RoomListOut.dump({"rooms": found, "next_cursor": next_cursor}))
+        return Response(schemas.RoomListOut.dump({"rooms": found, "next_cursor": next_cursor}))
 
-    @extend_schema(request=RoomCreateParams, responses={201: RoomOut})
+    @extend_schema(request=schemas.RoomCreateParams, responses={201: schemas.RoomOut})
     def post(self, request):
         """Create a room (same as ``room.create``)."""
-        params = parse(request, RoomCreateParams)
+        params = parse(request, schemas.RoomCreateParams)
         personas = rooms.room_personas(
             persona_ids=params.persona_ids,
             check=lambda p: require_persona(request.principal, str(p.id)),
@@ -104,14 +87,14 @@ class RoomListView(APIView):
             spatial_room=params.spatial,
             hearing_radius=params.hearing_radius,
         )
-        return Response(RoomOut.dump(room), status=201)
+        return Response(schemas.RoomOut.dump(room), status=201)
 
 
 class RoomDetailView(APIView):
-    @extend_schema(responses=RoomOut)
+    @extend_schema(responses=schemas.RoomOut)
     def get(self, request, room_id: str):
         """One room (same as ``room.get``)."""
-        return Response(RoomOut.dump(_room(request, room_id)))
+        return Response(schemas.RoomOut.dump(_room(request, room_id)))
 
 
 class RoomMessagesView(APIView):
@@ -119,19 +102,19 @@ class RoomMessagesView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("limit", int), OpenApiParameter("before", int)],
-        responses=RoomHistoryOut,
+        responses=schemas.RoomHistoryOut,
     )
     def get(self, request, room_id: str):
         """Lines of a room, oldest first (same as ``room.history``)."""
-        params = parse_query(request, RoomHistoryParams, room_id=room_id)
+        params = parse_query(request, schemas.RoomHistoryParams, room_id=room_id)
         room = _room(request, room_id)
         lines = selectors.room_history(room=room, limit=params.limit, before=params.before)
-        return Response(RoomHistoryOut.dump({"room_id": room.id, "messages": lines}))
+        return Response(schemas.RoomHistoryOut.dump({"room_id": room.id, "messages": lines}))
 
-    @extend_schema(request=RoomSendParams, responses=RoomSendOut)
+    @extend_schema(request=schemas.RoomSendParams, responses=schemas.RoomSendOut)
     def post(self, request, room_id: str):
         """Say something in a room (same as ``room.send``)."""
-        params = parse(request, RoomSendParams, extra={"room_id": room_id})
+        params = parse(request, schemas.RoomSendParams, extra={"room_id": room_id})
         return _answer(
             request,
             params.stream,
@@ -149,10 +132,10 @@ class RoomMessagesView(APIView):
 class RoomStepView(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
-    @extend_schema(request=RoomStepParams, responses=RoomStepOut)
+    @extend_schema(request=schemas.RoomStepParams, responses=schemas.RoomStepOut)
     def post(self, request, room_id: str):
         """Let the personas talk among themselves (same as ``room.step``)."""
-        params = parse(request, RoomStepParams, extra={"room_id": room_id})
+        params = parse(request, schemas.RoomStepParams, extra={"room_id": room_id})
         return _answer(
             request,
             params.stream,
@@ -163,19 +146,19 @@ class RoomStepView(APIView):
 
 
 class RoomCloseView(APIView):
-    @extend_schema(request=None, responses=RoomCloseOut)
+    @extend_schema(request=None, responses=schemas.RoomCloseOut)
     def post(self, request, room_id: str):
         """Close a room (same as ``room.close``)."""
         room = rooms.room_close(room=_room(request, room_id))
-        return Response(RoomCloseOut.dump({"closed": True, "room": room}))
+        return Response(schemas.RoomCloseOut.dump({"closed": True, "room": room}))
 
 
 class SceneMoveView(APIView):
-    @extend_schema(request=SceneMoveParams, responses=SceneMoveOut)
+    @extend_schema(request=schemas.SceneMoveParams, responses=schemas.SceneMoveOut)
     def post(self, request, room_id: str):
         """Move a persona or a participant in a spatial room (same as ``scene.move``); the
         body is ``{entity_id, position: {x, y, z}}``."""
-        params = parse(request, SceneMoveParams, extra={"room_id": room_id})
+        params = parse(request, schemas.SceneMoveParams, extra={"room_id": room_id})
         room = _room(request, room_id)
         return Response(
             spatial.scene_move(
@@ -185,9 +168,9 @@ class SceneMoveView(APIView):
 
 
 class RoomStateView(APIView):
-    @extend_schema(responses=RoomStateOut)
+    @extend_schema(responses=schemas.RoomStateOut)
     def get(self, request, room_id: str):
         """The scene of a room: positions of its personas and participants (same as
         ``room.state``)."""
-        parse_query(request, RoomRefParams, room_id=room_id)
+        parse_query(request, schemas.RoomRefParams, room_id=room_id)
         return Response(spatial.scene_state(room=_room(request, room_id)))
