@@ -11,6 +11,7 @@ build the prompt, generate, store); after commit the background job runs the thr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -164,6 +165,7 @@ STEP_SPANS = {
 
 
 def _run_steps(state: turn.Turn) -> None:
+    state.context = contextvars.copy_context()  # inside the turn's span
     for step in turn.TURN_STEPS:
         name = STEP_SPANS.get(step.__name__, f"turn.{step.__name__}")
         if name is None:

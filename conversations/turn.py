@@ -142,6 +142,8 @@ class Turn:
     history: list[tuple[str, str, str]] = field(default_factory=list)
     lore: Any = None  # lore.turn.TurnLore: card fields, lorebooks, macros, the greeting
     embedding: Future | None = None  # of the message: (vector, ms), started by prepare_turn
+    # The turn's own context (its trace span), for work that runs beside a step.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     prompt: prompts.Prompt | None = None
     hints: dict[str, Any] = field(default_factory=dict)
     provider: Provider | None = None
@@ -188,7 +190,7 @@ _embedder: ThreadPoolExecutor | None = None
 _embedder_lock = threading.Lock()
 
 
-def _embed_in_background(text: str) -> Future:
+def _embed_in_background(text: str, context: contextvars.Context) -> Future:
     global _embedder
     if _embedder is None:
         with _embedder_lock:
@@ -203,8 +205,8 @@ def _embed_in_background(text: str) -> Future:
             vector = embed_one(text)
         return vector, ms_since(start)
 
-    # In a copy of this thread's context: the span belongs to the turn's trace.
-    return _embedder.submit(contextvars.copy_context().run, timed)
+    # In a copy of the turn's context: its span is the turn's child, beside turn.prepare.
+    return _embedder.submit(context.copy().run, timed)
 
 
 def prepare_turn(turn: Turn) -> None:
@@ -214,7 +216,7 @@ def prepare_turn(turn: Turn) -> None:
     """
     r = turn.request
     if int(conf("CONVERSATION_MEMORY_LIMIT", 6)) > 0:
-        turn.embedding = _embed_in_background(r.content)
+        turn.embedding = _embed_in_background(r.content, turn.context)
     check_greeting_index(
         persona=r.persona, conversation=turn.conversation, greeting_index=r.greeting_index
     )

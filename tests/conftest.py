@@ -40,8 +40,11 @@ def pytest_collection_modifyitems(config, items):
 def _clean_cache():
     from django.core.cache import cache
 
+    from memory import access
+
     cache.clear()
     yield
+    access.discard()  # a test's pending access updates never reach the next test's database
 
 
 @pytest.fixture
