@@ -36,6 +36,17 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A test's in-process background work (after-turn jobs and what they queue in turn) ends
+    with the test, before its fixtures (database, fake LLM) are torn down: it never reaches the
+    next test's fake LLM or database."""
+    yield
+    from personamcp import jobs
+
+    jobs.wait_idle(60)
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import cache

@@ -13,6 +13,12 @@ from tests.bots.conftest import wait_status, wait_until
 pytestmark = [pytest.mark.matrix, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 
+def _asks(body: dict, text: str) -> bool:
+    """Whether an LLM request is the chat turn answering ``text`` (not the after-turn work of
+    an earlier turn, such as its importance question, which must not take the hold)."""
+    return bool(body.get("messages")) and text in body["messages"][-1].get("content", "")
+
+
 def _bot_bodies(human, room: str, bot) -> list[str]:
     return [e["content"]["body"] for e in human.messages(room) if e["sender"] == bot.user_id]
 
@@ -38,6 +44,7 @@ def test_a_reply_made_while_the_homeserver_is_down_is_sent_once_when_it_is_back(
     # The next answer is produced while the homeserver is down.
     fake.reply = "The tide turns at noon, they say."
     fake.mode = "hold"
+    fake.hold_when = lambda body: _asks(body, "when does the tide turn?")
     asked = human.send(room, "Alice, when does the tide turn?")
     assert fake.held.wait(60), "the bot never asked the LLM"
     hs.down()
@@ -77,6 +84,7 @@ def test_a_reply_queued_by_a_bot_killed_while_the_homeserver_was_down_is_sent_by
     hs = own_synapse()
     fake, env = bot_llm
     fake.reply, fake.mode = "Kept safe in the outbox.", "hold"
+    fake.hold_when = lambda body: _asks(body, "tell me something.")
     bot = make_bot(demo["elias"], hs=hs)
     human = matrix_user(hs=hs)
     room = human.create_room([bot.user_id])

@@ -12,7 +12,9 @@ Set ``server.mode`` to shape the next answers:
 - ``stall``: headers, one chunk, then nothing (the client's read timeout must fire);
 - ``no_done``: a clean end of stream without the final done marker;
 - ``hold``: the request is received (``server.held`` is set), the answer waits until the test
-  sets ``server.gate``, then it is sent as in ``ok``.
+  sets ``server.gate``, then it is sent as in ``ok``. ``server.hold_when(body) -> bool``
+  (optional) holds only the requests it picks (e.g. the chat turn, not a background importance
+  question); the others are answered as in ``ok``.
 
 ``server.answer(body) -> str | None`` (optional) picks the reply text of one request (None:
 ``server.reply``), e.g. to answer a classifier's question differently from a chat turn.
@@ -66,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != expected:
             self.send_error(404)
             return
-        if fake.mode == "hold":
+        if fake.mode == "hold" and (fake.hold_when is None or fake.hold_when(body)):
             fake.held.set()
             fake.gate.wait(120)
         if fake.mode == "error":
@@ -202,6 +204,7 @@ class FakeLLMServer:
         self.completion_tokens = 7
         self.requests: list[dict] = []
         self.answer = None  # body -> reply text or None
+        self.hold_when = None  # body -> whether "hold" holds this request (None: every one)
         self.tool_calls: list[dict] = []
         self.client_disconnects = 0
         self.held = threading.Event()

@@ -160,8 +160,11 @@ def test_intent_by_llm_when_configured(rpc, wire, settings):
     create(rpc, name="work", when={"intent": "ask_for_work"}, then={"instruct": "Offer a job."})
     fired = say(rpc, "Any coin for a sellsword?")["triggers_fired"]
     assert fired[0]["matched"]["intent"] == {"name": "ask_for_work", "score": 1.0, "method": "llm"}
-    asked = [r for r in wire.requests if not r["body"].get("stream")]
-    assert "ask_for_work" in asked[0]["body"]["messages"][0]["content"]
+    asked = [
+        r["body"]["messages"][0]["content"] for r in wire.requests if not r["body"].get("stream")
+    ]
+    classify = [text for text in asked if "classify the intent" in text]
+    assert len(classify) == 1 and "ask_for_work" in classify[0]
     assert say(rpc, "Could you ask about work for me?")["triggers_fired"] == []
 
 
