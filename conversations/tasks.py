@@ -6,14 +6,17 @@ from celery import shared_task
 
 from conversations import services
 
+# The work that follows a turn (this app's and rooms'): two minutes at most, retried with
+# backoff when the broker, the database or a backend connection is lost.
+FOLLOW_UP = {
+    "time_limit": 120,
+    "autoretry_for": (ConnectionError,),
+    "retry_backoff": True,
+    "max_retries": 3,
+}
 
-@shared_task(
-    name="conversations.after_turn",
-    time_limit=120,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=3,
-)
+
+@shared_task(name="conversations.after_turn", **FOLLOW_UP)
 def after_turn(message_id: int, timings: dict | None = None) -> dict:
     """After a committed turn: final timings, episodic memory, mood, relationship update."""
     return services.conversation_after_turn(message_id=message_id, timings=timings)

@@ -14,21 +14,9 @@ from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona
 from personamcp.exceptions import Forbidden, ValidationFailed
 from personamcp.schemas import validate
-from personas import cards, selectors, services
+from personas import cards, schemas, selectors, services
 from personas.models import Persona
 from personas.rpc import detail
-from personas.schemas import (
-    PersonaCreate,
-    PersonaDeletedOut,
-    PersonaDetailOut,
-    PersonaExportOut,
-    PersonaExportParams,
-    PersonaImport,
-    PersonaListPageOut,
-    PersonaListParams,
-    PersonaPatch,
-    PersonaStateOut,
-)
 
 
 def resolve_persona(request, persona_id: str, *, with_state: bool = False) -> Persona:
@@ -60,11 +48,11 @@ class PersonaListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("cursor", str),
         ],
-        responses=PersonaListPageOut,
+        responses=schemas.PersonaListPageOut,
     )
     def get(self, request):
         """List personas (same result as ``persona.list``)."""
-        params = parse_query(request, PersonaListParams, aliases={"tag": "tags"})
+        params = parse_query(request, schemas.PersonaListParams, aliases={"tag": "tags"})
         query = request.query_params
         personas, next_cursor = selectors.persona_list(
             **params.model_dump(), persona_ids=request.principal.persona_ids
@@ -75,54 +63,54 @@ class PersonaListView(APIView):
             mutable["cursor"] = next_cursor
             next_url = request.build_absolute_uri(f"{request.path}?{mutable.urlencode()}")
         page = {"personas": personas, "next_cursor": next_cursor, "next": next_url}
-        return Response(PersonaListPageOut.dump(page))
+        return Response(schemas.PersonaListPageOut.dump(page))
 
-    @extend_schema(request=PersonaCreate, responses={201: PersonaDetailOut})
+    @extend_schema(request=schemas.PersonaCreate, responses={201: schemas.PersonaDetailOut})
     def post(self, request):
         """Create a persona (same as ``persona.create``)."""
         if request.principal.persona_ids is not None:
             raise Forbidden("a key limited to some personas cannot create personas")
-        params = parse(request, PersonaCreate)
+        params = parse(request, schemas.PersonaCreate)
         persona = services.persona_create(**params.model_dump())
         return Response(detail(persona), status=201)
 
 
 class PersonaDetailView(APIView):
-    @extend_schema(responses=PersonaDetailOut)
+    @extend_schema(responses=schemas.PersonaDetailOut)
     def get(self, request, persona_id: str):
         """One persona with state and stats (same as ``persona.get``)."""
         return Response(detail(resolve_persona(request, persona_id)))
 
-    @extend_schema(request=PersonaPatch, responses=PersonaDetailOut)
+    @extend_schema(request=schemas.PersonaPatch, responses=schemas.PersonaDetailOut)
     def patch(self, request, persona_id: str):
         """Change some fields (same as ``persona.update``)."""
         persona = resolve_persona(request, persona_id)
-        params = parse(request, PersonaPatch)
+        params = parse(request, schemas.PersonaPatch)
         services.persona_update(persona=persona, **params.model_dump(exclude_unset=True))
         return Response(detail(persona))
 
-    @extend_schema(request=PersonaCreate, responses=PersonaDetailOut)
+    @extend_schema(request=schemas.PersonaCreate, responses=schemas.PersonaDetailOut)
     def put(self, request, persona_id: str):
         """Replace the writable fields of a persona."""
         persona = resolve_persona(request, persona_id)
-        params = parse(request, PersonaCreate)
+        params = parse(request, schemas.PersonaCreate)
         services.persona_update(persona=persona, **params.model_dump())
         return Response(detail(persona))
 
-    @extend_schema(responses=PersonaDeletedOut)
+    @extend_schema(responses=schemas.PersonaDeletedOut)
     def delete(self, request, persona_id: str):
         """Delete a persona (same as ``persona.delete``)."""
         persona = resolve_persona(request, persona_id)
         deleted = {"deleted": True, "persona_id": services.persona_delete(persona=persona)}
-        return Response(PersonaDeletedOut.dump(deleted))
+        return Response(schemas.PersonaDeletedOut.dump(deleted))
 
 
 class PersonaStateView(APIView):
-    @extend_schema(responses=PersonaStateOut)
+    @extend_schema(responses=schemas.PersonaStateOut)
     def get(self, request, persona_id: str):
         """The persona's current mood and energy (same as ``persona.state``)."""
         persona = resolve_persona(request, persona_id)
-        return Response(PersonaStateOut.dump(selectors.persona_state_get(persona=persona)))
+        return Response(schemas.PersonaStateOut.dump(selectors.persona_state_get(persona=persona)))
 
 
 class PersonaAvatarView(APIView):
@@ -135,7 +123,7 @@ class PersonaAvatarView(APIView):
                 "properties": {"avatar": {"type": "string", "format": "binary"}},
             }
         },
-        responses=PersonaDetailOut,
+        responses=schemas.PersonaDetailOut,
     )
     def post(self, request, persona_id: str):
         """Upload an avatar image (multipart field ``avatar``; PNG, JPEG, GIF or WebP, <= 5 MB)."""
@@ -147,7 +135,7 @@ class PersonaAvatarView(APIView):
         services.persona_set_avatar(persona=persona, avatar=upload)
         return Response(detail(persona))
 
-    @extend_schema(responses=PersonaDetailOut)
+    @extend_schema(responses=schemas.PersonaDetailOut)
     def delete(self, request, persona_id: str):
         """Remove the avatar."""
         persona = resolve_persona(request, persona_id)
@@ -160,13 +148,13 @@ class PersonaImportView(APIView):
 
     @extend_schema(
         request={
-            "application/json": PersonaImport,
+            "application/json": schemas.PersonaImport,
             "multipart/form-data": {
                 "type": "object",
                 "properties": {"file": {"type": "string", "format": "binary"}},
             },
         },
-        responses={201: PersonaDetailOut},
+        responses={201: schemas.PersonaDetailOut},
     )
     def post(self, request):
         """Create a persona from a card: JSON (same as persona.import) or a multipart ``file``
@@ -180,7 +168,7 @@ class PersonaImportView(APIView):
             kind, value = cards.sniff(upload.read(), field="file")
             persona = services.persona_import(**{kind: value}, field="file")
             return Response(detail(persona), status=201)
-        params = parse(request, PersonaImport)
+        params = parse(request, schemas.PersonaImport)
         persona = services.persona_import(
             card=params.card,
             png=cards.decode_base64(params.png_base64, "png_base64"),
@@ -199,7 +187,7 @@ class PersonaExportView(APIView):
             OpenApiParameter("as", str, enum=["json", "png", "charx"]),
         ],
         responses={
-            (200, "application/json"): PersonaExportOut,
+            (200, "application/json"): schemas.PersonaExportOut,
             (200, "image/png"): OpenApiTypes.BINARY,
             (200, "application/zip"): OpenApiTypes.BINARY,
         },
@@ -209,7 +197,7 @@ class PersonaExportView(APIView):
         card PNG (``image/png``) or CHARX (``application/zip``) file itself."""
         persona = resolve_persona(request, persona_id)
         params = validate(
-            PersonaExportParams,
+            schemas.PersonaExportParams,
             {
                 "persona_id": persona_id,
                 "format": request.query_params.get("format", "ccv3"),

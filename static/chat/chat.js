@@ -649,6 +649,17 @@ async function refreshRelationship() {
   renderInsight();
 }
 
+// A panel of the insight column: ``#<name>-panel``, its heading, a summary line (chips), gauges.
+function insightSection(name, title, summary, ...gauges) {
+  return el(
+    "section",
+    { class: "insight-section", id: `${name}-panel`, "aria-labelledby": `${name}-heading` },
+    el("h3", { id: `${name}-heading`, text: title }),
+    el("p", { class: "emotion" }, ...summary),
+    ...gauges,
+  );
+}
+
 function renderInsight() {
   const persona = state.current;
   if (!persona) {
@@ -660,16 +671,13 @@ function renderInsight() {
   const sections = [];
   if (mood) {
     sections.push(
-      el(
-        "section",
-        { class: "insight-section", id: "mood-panel", "aria-labelledby": "mood-heading" },
-        el("h3", { id: "mood-heading", text: "Feelings" }),
-        el(
-          "p",
-          { class: "emotion" },
+      insightSection(
+        "mood",
+        "Feelings",
+        [
           el("span", { class: "chip", "data-field": "emotion", text: words(mood.emotion) }),
           el("span", { class: "muted", text: ` · mood ${moodWord(mood.mood)}` }),
-        ),
+        ],
         gauge("mood", "Mood", mood.mood, { min: -1, max: 1 }),
         gauge("energy", "Energy", mood.energy),
         gauge("social_battery", "Social battery", mood.social_battery),
@@ -679,13 +687,10 @@ function renderInsight() {
   }
   if (rel) {
     sections.push(
-      el(
-        "section",
-        { class: "insight-section", id: "relationship-panel", "aria-labelledby": "rel-heading" },
-        el("h3", { id: "rel-heading", text: "Relationship with you" }),
-        el(
-          "p",
-          { class: "emotion" },
+      insightSection(
+        "relationship",
+        "Relationship with you",
+        [
           el("span", {
             class: `chip stage stage-${rel.stage}`,
             "data-field": "stage",
@@ -697,7 +702,7 @@ function renderInsight() {
             "data-value": rel.interactions,
             text: ` · ${rel.interactions} ${rel.interactions === 1 ? "exchange" : "exchanges"}`,
           }),
-        ),
+        ],
         gauge("affinity", "Affinity", rel.affinity, { min: -1, max: 1 }),
         gauge("trust", "Trust", rel.trust, { min: -1, max: 1 }),
         gauge("respect", "Respect", rel.respect, { min: -1, max: 1 }),
