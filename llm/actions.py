@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 
-from llm.base import LLMStream, estimate_tokens
+from llm.base import HoldBackStream, LLMStream, estimate_tokens
 from personamcp.exceptions import ValidationFailed
 
 log = logging.getLogger("llm.actions")
@@ -181,21 +180,20 @@ def block_instructions(defs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-class ActionBlockStream:
+class ActionBlockStream(HoldBackStream):
     """An ``LLMStream`` that hides the reply's ``<actions>…</actions>`` block: text that
     could begin the block is held back until it is known not to, everything from the block on
     is kept apart, and ``tool_calls`` is parsed from it once the stream is exhausted."""
 
+    read_past_marker = True
+
     def __init__(self, inner: LLMStream):
-        self.inner = inner
-        self.raw = ""
-        self.sent = 0
-        self.block_at: int | None = None
+        super().__init__(inner, [BLOCK_OPEN])
         self.tool_calls: list[dict] = []
 
     @property
     def text(self) -> str:
-        return self.raw[: self.block_at].rstrip() if self.block_at is not None else self.raw
+        return self.raw[: self.marker_at].rstrip() if self.marker_at is not None else self.raw
 
     @property
     def usage(self) -> dict:
@@ -204,51 +202,11 @@ class ActionBlockStream:
             usage["completion_tokens"] = estimate_tokens(self.raw)
         return usage
 
-    @property
-    def cancelled(self) -> bool:
-        return self.inner.cancelled
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def _held_back(self) -> int:
-        for n in range(min(len(BLOCK_OPEN) - 1, len(self.raw)), 0, -1):
-            if self.raw.endswith(BLOCK_OPEN[:n]):
-                return n
-        return 0
-
-    def __next__(self) -> str:
-        while True:
-            try:
-                delta = next(self.inner)
-            except StopIteration:
-                self._finish()
-                rest = "" if self.block_at is not None else self.raw[self.sent :]
-                self.sent = len(self.raw)
-                if rest:
-                    return rest
-                raise
-            self.raw += delta
-            if self.block_at is not None:
-                continue
-            found = self.raw.find(BLOCK_OPEN, max(0, self.sent - len(BLOCK_OPEN)))
-            if found >= 0:
-                self.block_at = found
-                out = self.raw[self.sent : found]
-                self.sent = found
-                if out:
-                    return out
-                continue
-            safe = len(self.raw) - self._held_back()
-            if safe > self.sent:
-                out = self.raw[self.sent : safe]
-                self.sent = safe
-                return out
-
-    def _finish(self) -> None:
-        if self.block_at is None:
+    def ended(self) -> None:
+        """Parse ``tool_calls`` from the block (none when the reply has no block)."""
+        if self.marker_at is None:
             return
-        body = self.raw[self.block_at + len(BLOCK_OPEN) :]
+        body = self.raw[self.marker_at + len(BLOCK_OPEN) :]
         body = body.split(BLOCK_CLOSE, 1)[0].strip()
         try:
             calls = json.loads(body)
@@ -260,9 +218,6 @@ class ActionBlockStream:
         self.tool_calls = (
             [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
         )
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 # --- the offline responder's rules -----------------------------------------------------------

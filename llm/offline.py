@@ -10,10 +10,9 @@ import hashlib
 import json
 import random
 import re
-import threading
 from collections.abc import Iterator
 
-from llm.base import LLMStream, Provider, estimate_tokens, messages_tokens
+from llm.base import LLMStream, Provider, Request, estimate_tokens, messages_tokens
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 _STOP = frozenset(
@@ -215,20 +214,12 @@ class OfflineProvider(Provider):
             text = text.replace(".", "!")
         return text
 
-    def stream(
-        self,
-        messages: list[dict],
-        *,
-        cancel_event: threading.Event | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        hints: dict | None = None,
-        tools: list[dict] | None = None,
-    ) -> LLMStream:
+    def open(self, request: Request) -> LLMStream:
+        messages, hints, cancel_event = request.messages, request.hints, request.cancel_event
         text = self.reply(messages, hints)
         pieces = re.findall(r"\S+\s*", text)
-        if max_tokens:
-            pieces = pieces[:max_tokens]
+        if request.max_tokens:
+            pieces = pieces[: request.max_tokens]
         result = LLMStream(iter(()))
 
         def chunks() -> Iterator[str]:
@@ -243,12 +234,11 @@ class OfflineProvider(Provider):
             }
 
         result._chunks = chunks()
-        if tools:  # deterministic rules: an action whose verb the message uses
+        if request.tools:  # deterministic rules: an action whose verb the message uses
             from llm.actions import offline_choose
 
-            hints = hints or {}
             user = hints.get("message") or next(
                 (m["content"] for m in reversed(messages) if m.get("role") == "user"), ""
             )
-            result.tool_calls = offline_choose(user, tools, hints)
+            result.tool_calls = offline_choose(user, request.tools, hints)
         return result

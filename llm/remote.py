@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from llm.base import LLMStream, Provider, estimate_tokens, messages_tokens
+from llm.base import LLMStream, Provider, Request, estimate_tokens, messages_tokens
 from llm.exceptions import LLMError, LLMTimeout, LLMUnavailable
 
 log = logging.getLogger("llm")
@@ -184,26 +184,22 @@ class RemoteProvider(Provider):
 
     # -- the interface
 
-    def stream(
-        self,
-        messages: list[dict],
-        *,
-        cancel_event: threading.Event | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        hints: dict | None = None,
-        tools: list[dict] | None = None,
-    ) -> LLMStream:
-        canceller = Canceller(cancel_event)
-        if tools:
+    def open(self, request: Request) -> LLMStream:
+        messages = request.messages
+        canceller = Canceller(request.cancel_event)
+        tools = None
+        if request.tools:
             from llm.actions import as_tools
 
-            tools = as_tools(tools)
+            tools = as_tools(request.tools)
         try:
             with canceller:
                 parts = self._retrying(
                     lambda: self.open_stream(
-                        messages, max_tokens=max_tokens, temperature=temperature, tools=tools
+                        messages,
+                        max_tokens=request.max_tokens,
+                        temperature=request.temperature,
+                        tools=tools,
                     )
                 )
         except BaseException:
