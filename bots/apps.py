@@ -10,7 +10,6 @@ class BotsConfig(AppConfig):
 
         from bots import (
             bridges,
-            exceptions,  # noqa: F401  (rows in the error table before any request)
             tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
         from rooms.models import RoomMessage

@@ -43,10 +43,8 @@ def _bot(ctx: RpcContext, bot_id: str) -> BotAccount:
 @rpc_method("bot.list", params=BotListParams, result=BotListOut, scope="read")
 def bot_list(ctx: RpcContext, params: BotListParams) -> dict:
     """List the persona bots with the live status of their processes, one page at a time."""
-    principal = ctx.principal
-    persona_ids = principal.persona_ids if principal is not None else None
     bots, next_cursor = selectors.bot_list(
-        persona_ids=persona_ids, limit=params.limit, cursor=params.cursor
+        persona_ids=ctx.persona_ids, limit=params.limit, cursor=params.cursor
     )
     return {"bots": [bot_out(b) for b in bots], "next_cursor": next_cursor}
 
@@ -153,9 +151,7 @@ def bot_unbridge(ctx: RpcContext, params: BridgeRoomParams) -> dict:
 @rpc_method("bot.bridges", params=BridgeListParams, result=BridgeListOut, scope="read")
 def bot_bridges(ctx: RpcContext, params: BridgeListParams) -> dict:
     """The bridged rooms, newest first, one page at a time."""
-    principal = ctx.principal
-    persona_ids = principal.persona_ids if principal is not None else None
     items, next_cursor = bridges.bridge_list(
-        persona_ids=persona_ids, limit=params.limit, cursor=params.cursor
+        persona_ids=ctx.persona_ids, limit=params.limit, cursor=params.cursor
     )
     return {"bridges": [bridges.bridge_data(b) for b in items], "next_cursor": next_cursor}

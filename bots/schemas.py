@@ -135,36 +135,35 @@ class BotOut(Out):
         return cls(
             id=str(bot.id),
             persona=BotPersonaOut(id=str(bot.persona_id), slug=bot.persona.slug),
-            platform=bot.platform,
-            homeserver=bot.homeserver,
-            user_id=bot.user_id,
-            rooms=list(bot.rooms),
-            invite_policy=bot.invite_policy,
-            invite_allowlist=list(bot.invite_allowlist),
-            answer_bots=bot.answer_bots,
-            enabled=bot.enabled,
-            autostart=bot.autostart,
             has_password=bool(bot.password),
             has_access_token=bool(bot.access_token),
             encryption=ENCRYPTION_ENABLED,
-            device_id=bot.device_id,
-            device_fingerprint=bot.device_fingerprint,
-            trust_policy=bot.trust_policy,
-            trusted_users=list(bot.trusted_users),
-            blocked_users=list(bot.blocked_users),
-            status=run.status,
-            pid=run.pid,
-            host=run.host,
-            started_at=iso(run.started_at),
-            last_heartbeat_at=iso(run.last_heartbeat_at),
-            stopped_at=iso(run.stopped_at),
-            exit_code=run.exit_code,
-            restarts=run.restarts,
-            last_error=run.last_error,
-            gave_up=run.gave_up,
-            created_at=iso(bot.created_at),
-            updated_at=iso(bot.updated_at),
+            **{name: getattr(bot, name) for name in _BOT_FIELDS},
+            **{name: list(getattr(bot, name)) for name in _BOT_LISTS},
+            **{name: iso(getattr(bot, name)) for name in _BOT_TIMES},
+            **{name: getattr(run, name) for name in _RUN_FIELDS},
+            **{name: iso(getattr(run, name)) for name in _RUN_TIMES},
         )
+
+
+# The fields of ``BotOut`` copied by name from the bot and from its run (lists copied, times
+# as ISO 8601 text).
+_BOT_FIELDS = (
+    "platform",
+    "homeserver",
+    "user_id",
+    "invite_policy",
+    "answer_bots",
+    "enabled",
+    "autostart",
+    "device_id",
+    "device_fingerprint",
+    "trust_policy",
+)
+_BOT_LISTS = ("rooms", "invite_allowlist", "trusted_users", "blocked_users")
+_BOT_TIMES = ("created_at", "updated_at")
+_RUN_FIELDS = ("status", "pid", "host", "exit_code", "restarts", "last_error", "gave_up")
+_RUN_TIMES = ("started_at", "last_heartbeat_at", "stopped_at")
 
 
 def bot_out(bot) -> dict:

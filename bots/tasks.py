@@ -8,57 +8,41 @@ from bots import selectors, supervision
 from bots.exceptions import BotNotFound
 
 
-def _bot(bot_id: str):
-    try:
-        return selectors.bot_get(bot_id=bot_id)
-    except BotNotFound:
-        return None
+def _process_task(act, *, time_limit: int, reports: tuple[str, ...], doc: str):
+    """The task ``bots.<name of act>``: ``act`` (a ``supervision`` operation) on one bot,
+    returning the run's status and its ``reports`` fields. A bot deleted between the request and
+    the task is not an error (status ``missing``)."""
 
-
-def _guard(func):
-    """A bot deleted between the request and the task is not an error."""
-
-    def wrapper(bot_id: str) -> dict:
+    def task(bot_id: str) -> dict:
         try:
-            return func(bot_id)
+            run = act(bot=selectors.bot_get(bot_id=bot_id))
         except BotNotFound:
             return {"bot_id": bot_id, "status": "missing"}
+        return {"bot_id": bot_id, "status": run.status, **{f: getattr(run, f) for f in reports}}
 
-    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
-    return wrapper
-
-
-@shared_task(name="bots.bot_start", time_limit=120)
-@_guard
-def bot_start(bot_id: str) -> dict:
-    """Spawn the bot's runner process on this worker's host (no-op when one is alive)."""
-    bot = _bot(bot_id)
-    if bot is None:
-        return {"bot_id": bot_id, "status": "missing"}
-    run = supervision.bot_start(bot=bot)
-    return {"bot_id": bot_id, "status": run.status, "pid": run.pid, "host": run.host}
+    task.__name__ = task.__qualname__ = act.__name__
+    task.__doc__ = doc
+    return shared_task(name=f"bots.{act.__name__}", time_limit=time_limit)(task)
 
 
-@shared_task(name="bots.bot_stop", time_limit=120)
-@_guard
-def bot_stop(bot_id: str) -> dict:
-    """SIGTERM the bot's runner, SIGKILL after the stop timeout."""
-    bot = _bot(bot_id)
-    if bot is None:
-        return {"bot_id": bot_id, "status": "missing"}
-    run = supervision.bot_stop(bot=bot)
-    return {"bot_id": bot_id, "status": run.status, "exit_code": run.exit_code}
-
-
-@shared_task(name="bots.bot_restart", time_limit=180)
-@_guard
-def bot_restart(bot_id: str) -> dict:
-    """Stop the bot's runner and start a new one."""
-    bot = _bot(bot_id)
-    if bot is None:
-        return {"bot_id": bot_id, "status": "missing"}
-    run = supervision.bot_restart(bot=bot)
-    return {"bot_id": bot_id, "status": run.status, "pid": run.pid, "host": run.host}
+bot_start = _process_task(
+    supervision.bot_start,
+    time_limit=120,
+    reports=("pid", "host"),
+    doc="Spawn the bot's runner process on this worker's host (no-op when one is alive).",
+)
+bot_stop = _process_task(
+    supervision.bot_stop,
+    time_limit=120,
+    reports=("exit_code",),
+    doc="SIGTERM the bot's runner, SIGKILL after the stop timeout.",
+)
+bot_restart = _process_task(
+    supervision.bot_restart,
+    time_limit=180,
+    reports=("pid", "host"),
+    doc="Stop the bot's runner and start a new one.",
+)
 
 
 @shared_task(name="bots.bot_supervise", time_limit=300)

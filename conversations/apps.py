@@ -6,7 +6,6 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations import (
-            exceptions,  # noqa: F401  (rows in the error table before any request)
             tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
         from conversations.services import conversation_turns_recover

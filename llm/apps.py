@@ -6,11 +6,7 @@ class LLMConfig(AppConfig):
     verbose_name = "LLM providers"
 
     def ready(self) -> None:
-        from llm import (
-            exceptions,  # noqa: F401  (rows in the error table before any request)
-            provider_available,
-            provider_info,
-        )
+        from llm import provider_available, provider_info
         from personamcp import hooks
 
         hooks.info_sections.add("llm", provider_info)

@@ -7,7 +7,6 @@ class MemoryConfig(AppConfig):
 
     def ready(self) -> None:
         from memory import (
-            exceptions,  # noqa: F401  (rows in the error table before any request)
             tasks,  # noqa: F401  (registers the Celery tasks; periodic: CELERY_BEAT_SCHEDULE)
         )
         from memory.embeddings import embedding_info, warm_up

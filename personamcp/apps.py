@@ -11,9 +11,13 @@ class PersonaMCPConfig(AppConfig):
     verbose_name = "Persona-MCP"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from personamcp import security  # noqa: F401  (registers the deploy checks)
         from personamcp.rpc import registry
 
+        # Every app's ``exceptions`` module: their rows in the error table before any request.
+        autodiscover_modules("exceptions")
         registry.autodiscover()
         if settings.DEV_MODE:
             log.warning(

@@ -49,7 +49,8 @@ def register_error(code: int, http_status: int):
 
 
 # The generic bases. The apps register their own exceptions (``<app>/exceptions.py``, imported
-# by each app's ``ready()``) so the table is complete before a request is served.
+# for every app by ``personamcp``'s ``ready()``) so the table is complete before a request is
+# served.
 register_error(INVALID_PARAMS, 400)(exc.ValidationFailed)
 register_error(-32007, 404)(exc.NotFound)
 register_error(-32020, 401)(exc.Unauthenticated)

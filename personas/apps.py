@@ -8,7 +8,6 @@ class PersonasConfig(AppConfig):
     def ready(self) -> None:
         from personamcp import hooks
         from personas import (
-            exceptions,  # noqa: F401  (rows in the error table before any request)
             selectors,
             signals,  # noqa: F401  (events on admin/shell edits)
         )
