@@ -20,6 +20,7 @@ so they cluster by topic like real memories do. PostgreSQL comes from ``scripts/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -161,10 +162,81 @@ def copy_rows(persona, first: int, vecs, rng) -> list[int]:
             return [row[0] for row in cursor.fetchall()]
 
 
+def build_hnsw(sql: str, rows: int) -> None:
+    """Build the PostgreSQL HNSW index with enough memory for the whole graph.
+
+    pgvector builds the graph in ``maintenance_work_mem``; when it stops fitting it says so in
+    a NOTICE and goes on inserting tuple by tuple on disk, many times slower. About 2.5 KiB per
+    384-dimension vector at m = 16, so the benchmark sets 4 KiB per row (at least 1 GiB), and
+    one parallel worker besides the leader (two cores). The NOTICEs and the build's progress
+    (``pg_stat_progress_create_index``, read from a second connection) are printed.
+    """
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    from memory.selectors import _raw_pg_connection
+
+    mwm_mb = max(1024, rows * 4 // 1024)
+    workers = int(os.environ.get("BENCH_PG_BUILD_WORKERS", "1"))
+    raw = _raw_pg_connection()
+    raw.add_notice_handler(lambda d: print(f"  NOTICE {d.message_primary}", flush=True))
+    done = threading.Event()
+    pid = raw.info.backend_pid
+    url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://")
+    started = time.perf_counter()
+
+    def progress() -> None:
+        with psycopg.connect(url, autocommit=True) as watch:
+            while not done.wait(60):
+                row = watch.execute(
+                    "SELECT phase, tuples_done, tuples_total, blocks_done, blocks_total "
+                    "FROM pg_stat_progress_create_index WHERE pid = %s", [pid],
+                ).fetchone()  # fmt: skip
+                if row:
+                    print(f"  build {time.perf_counter() - started:5.0f}s: {row[0]}, "
+                          f"tuples {row[1]}/{row[2]}, blocks {row[3]}/{row[4]}", flush=True)  # fmt: skip
+
+    watcher = threading.Thread(target=progress, daemon=True)
+    watcher.start()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET maintenance_work_mem = '{mwm_mb}MB'")
+            cursor.execute(f"SET max_parallel_maintenance_workers = {workers}")
+            print(f"  HNSW build: {sql.split('WITH', 1)[-1].strip()}, maintenance_work_mem "
+                  f"{mwm_mb} MB, {workers} parallel worker(s)", flush=True)  # fmt: skip
+            cursor.execute(sql)
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("ANALYZE memory_memory")
+    finally:
+        done.set()
+
+
 # --- child: one backend -------------------------------------------------------------------------
 
 
-def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
+@contextlib.contextmanager
+def search_breadth(backend: str, ef: int):
+    """Run the candidate search at another breadth: faiss efSearch or ``hnsw.ef_search``."""
+    from django.conf import settings
+
+    key = "ANN_EF_SEARCH" if backend == "sqlite" else "HNSW_EF_SEARCH"
+    before = settings.MEMORY[key]
+    settings.MEMORY[key] = ef
+    if backend == "postgres":
+        from memory.selectors import _raw_pg_connection
+
+        _raw_pg_connection().execute(f"SET hnsw.ef_search = {int(ef)}")
+    try:
+        yield
+    finally:
+        settings.MEMORY[key] = before
+        if backend == "postgres":
+            _raw_pg_connection().execute(f"SET hnsw.ef_search = {int(before)}")
+
+
+def run_backend(backend: str, sizes: list[int], n_queries: int, ef_sweep: list[int]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -265,10 +337,7 @@ def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
 
                 migration = importlib.import_module("memory.migrations.0001_initial")
                 started = time.perf_counter()
-                with connection.cursor() as cursor:
-                    cursor.execute("SET maintenance_work_mem = '1GB'")
-                    cursor.execute(migration.HNSW_SQL)
-                    cursor.execute("ANALYZE memory_memory")
+                build_hnsw(migration.HNSW_SQL, loaded)
                 index_s = time.perf_counter() - started
         ids = np.asarray(all_ids, dtype=np.int64)
         matrix = np.concatenate(all_vecs)
@@ -302,25 +371,38 @@ def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
 
         # Recall@10 of the approximate candidate search against exact cosine.
         # The exact search itself (numpy over the whole matrix) is the floor of retrieval.
-        hits = 0
-        cand_t, exact_t = [], []
+        exact_sets, exact_t = [], []
         for vec in query_vecs:
             t0 = time.perf_counter()
-            exact = set(ids[np.argpartition(-(matrix @ vec), 10)[:10]].tolist())
+            exact_sets.append(set(ids[np.argpartition(-(matrix @ vec), 10)[:10]].tolist()))
             exact_t.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            if backend == "sqlite":
-                approx = {i for i, _ in index.search(persona.id, vec, 10)}
-            else:
-                approx = {m.id for m, _ in _pg_candidates(persona, vec, 10)}
-            cand_t.append(time.perf_counter() - t0)
-            hits += len(approx & exact)
-        recall = hits / (10 * len(query_vecs))
+
+        def candidates_recall(query_vecs=query_vecs, exact_sets=exact_sets):
+            """recall@10 of the candidate query against exact, and its latencies."""
+            hits, times = 0, []
+            for vec, exact in zip(query_vecs, exact_sets, strict=True):
+                t0 = time.perf_counter()
+                if backend == "sqlite":
+                    approx = {i for i, _ in index.search(persona.id, vec, 10)}
+                else:
+                    approx = {m.id for m, _ in _pg_candidates(persona, vec, 10)}
+                times.append(time.perf_counter() - t0)
+                hits += len(approx & exact)
+            return hits / (10 * len(query_vecs)), times
+
+        recall, cand_t = candidates_recall()
         path = "HNSW" if backend == "sqlite" and index.stats(persona.id)["graph_rows"] else (
             "exact" if backend == "sqlite" else "HNSW")  # fmt: skip
         print(f"recall@10 ({path} vs exact) {recall:.3f}  · candidate query alone p50 "
               f"{pct(cand_t, 50):.2f} ms", flush=True)  # fmt: skip
         print(f"exact numpy top-10 p50 {pct(exact_t, 50):.2f} ms", flush=True)
+        sweep = {}
+        for ef in ef_sweep:  # the same queries at other search breadths
+            with search_breadth(backend, ef):
+                r, t = candidates_recall()
+            sweep[ef] = {"recall_at_10": r, "candidates_p50": pct(t, 50)}
+            print(f"  ef_search {ef:4d}: recall@10 {r:.3f} · candidate query p50 "
+                  f"{pct(t, 50):.2f} ms", flush=True)  # fmt: skip
         floor = pct(emb_t, 50) + pct(exact_t, 50)
         print(f"search end to end p50 {pct(tot_t, 50):.2f} ms / floor (embedding + exact numpy) "
               f"{floor:.2f} ms = {pct(tot_t, 50) / floor:.2f}x", flush=True)  # fmt: skip
@@ -334,6 +416,7 @@ def run_backend(backend: str, sizes: list[int], n_queries: int) -> None:
             "ingest_per_s": ingest_n / ingest_s, "embedding_backend": info["backend"],
             "embed_batch_per_s": embed_rate, "exact_p50": pct(exact_t, 50),
             "candidates_p50": pct(cand_t, 50), "floor_p50": floor, "rss_mib": rss,
+            "ef_sweep": sweep, "load_average": os.getloadavg(),
         }), flush=True)  # fmt: skip
 
 
@@ -345,11 +428,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--ef", default="", help="search breadths to sweep for recall, e.g. 64,128,256"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     if args.child:
-        run_backend(args.child, sizes, args.queries)
+        run_backend(args.child, sizes, args.queries, [int(e) for e in args.ef.split(",") if e])
         return
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     base_env["PERSONAMCP_SCHEDULER"] = "0"
@@ -374,19 +460,23 @@ def main() -> None:
                 if "=" in line
             )
             admin_url = urls["DATABASE_URL"].strip("'\"")
+            # BENCH_PG_DB: another name, so that two runs at once do not drop each other's data.
+            db_name = os.environ.get("BENCH_PG_DB", "personamcp_bench")
+            if not db_name.replace("_", "").isalnum():
+                raise SystemExit(f"BENCH_PG_DB must be a plain identifier, not {db_name!r}")
             import psycopg
 
             with psycopg.connect(
                 admin_url.replace("postgres://", "postgresql://"), autocommit=True
             ) as conn:
-                conn.execute("DROP DATABASE IF EXISTS personamcp_bench")
-                conn.execute("CREATE DATABASE personamcp_bench")
-            env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/personamcp_bench"
+                conn.execute(f"DROP DATABASE IF EXISTS {db_name}")
+                conn.execute(f"CREATE DATABASE {db_name}")
+            env["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/" + db_name
         else:
             raise SystemExit(f"unknown backend {backend}")
         subprocess.run(
             [sys.executable, __file__, "--child", backend, "--sizes", args.sizes,
-             "--queries", str(args.queries)],
+             "--queries", str(args.queries), "--ef", args.ef],
             env=env, check=True, cwd=ROOT,
         )  # fmt: skip
 

@@ -228,6 +228,13 @@ def _new_index(dims: int) -> faiss.IndexHNSWFlat:
     return index
 
 
+def _build_params() -> dict:
+    """What a saved graph was built with: one built otherwise (e.g. before a change of
+    ``ANN_M`` or ``ANN_EF_CONSTRUCTION``) is rebuilt rather than reused."""
+    conf = settings.MEMORY
+    return {"m": conf["ANN_M"], "ef_construction": conf["ANN_EF_CONSTRUCTION"]}
+
+
 def _load_saved(persona_id: str, data: _Data) -> _Graph | None:
     """The graph saved by an earlier process, if it still holds exactly these rows' vectors."""
     path = _saved_path(persona_id)
@@ -241,6 +248,7 @@ def _load_saved(persona_id: str, data: _Data) -> _Graph | None:
         stored = faiss.rev_swig_ptr(storage.get_xb(), n * index.d).reshape(n, index.d)
         if (
             n <= data.n
+            and meta.get("build") == _build_params()
             and meta.get("first_ids") == [int(i) for i in data.ids[: min(n, 8)]]
             and np.array_equal(stored, data.vectors[:n])
         ):
@@ -259,7 +267,11 @@ def _save(persona_id: str, graph: _Graph, data: _Data) -> None:
         tmp = path.with_suffix(".tmp")
         faiss.write_index(graph.index, str(tmp))
         tmp.replace(path)
-        meta = {"first_ids": [int(i) for i in data.ids[: min(graph.n, 8)]], "rows": graph.n}
+        meta = {
+            "first_ids": [int(i) for i in data.ids[: min(graph.n, 8)]],
+            "rows": graph.n,
+            "build": _build_params(),
+        }
         path.with_suffix(".json").write_text(json.dumps(meta))
     except OSError:
         log.warning("memory index: could not save the graph of %s", persona_id, exc_info=True)

@@ -147,3 +147,25 @@ def test_a_saved_graph_is_reused_after_a_restart_only_while_it_matches(
     with caplog.at_level("INFO", logger="memory.index"):
         index.wait_ready(alice.id)
     assert "built" in caplog.text and index.stats(alice.id)["graph_rows"] == 2999
+
+
+def test_a_saved_graph_built_with_other_parameters_is_rebuilt(
+    alice, memory_settings, settings, tmp_path, caplog
+):
+    settings.VAR_DIR = tmp_path
+    memory_settings(ANN_MIN=2000, ANN_SAVE=True, ANN_EF_CONSTRUCTION=40)
+    vectors = clustered(2500)
+    rows = bulk(alice, vectors)
+    index.wait_ready(alice.id)
+    index.clear()
+    memory_settings(ANN_EF_CONSTRUCTION=80)  # e.g. a new default after an upgrade
+    with caplog.at_level("INFO", logger="memory.index"):
+        index.wait_ready(alice.id)
+    assert "built" in caplog.text and "loaded" not in caplog.text
+    assert index.stats(alice.id)["graph_rows"] == 2500
+    assert index.search(alice.id, vectors[7], 1)[0][0] == rows[7].id
+    index.clear()  # the graph saved by that build now matches and is reused
+    caplog.clear()
+    with caplog.at_level("INFO", logger="memory.index"):
+        index.wait_ready(alice.id)
+    assert "loaded" in caplog.text
