@@ -3,6 +3,8 @@
     .venv/bin/python bench/turn_overhead.py [--turns 200] [--sizes 0,10000,100000]
                                             [--modes embedded,scaled]
 
+(``BENCH_REDIS_DB``: the Redis database of the scaled run, default 14; it is purged.)
+
 For each runtime mode (embedded: SQLite + in-process jobs; scaled: PostgreSQL/pgvector + Redis,
 started with ``scripts/services.py up``) a child process gets a fresh database, one persona and
 a fake Ollama server on 127.0.0.1 (``tests/conversations/fakes.py``) that streams its reply
@@ -265,7 +267,8 @@ def scaled_env() -> dict:
         conn.execute("DROP DATABASE IF EXISTS bench_turn WITH (FORCE)")
         conn.execute("CREATE DATABASE bench_turn")
     env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/bench_turn"
-    env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/14"
+    redis_db = os.environ.get("BENCH_REDIS_DB", "14")  # a database of its own (it is purged)
+    env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/" + redis_db
     return env
 
 

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message
-from conversations.turn import conf, state_dict, turn_ttl
+from conversations.turn import STATE_FIELDS, conf, fields_of, state_dict, turn_ttl
 from personas.models import TRAITS, PersonaState
 
 
@@ -155,14 +155,7 @@ def record(exchange: Exchange) -> dict:
             half_life_hours=float(conf("MOOD_HALF_LIFE_HOURS", 6.0)),
             sensitivity=float(conf("MOOD_SENSITIVITY", 0.35)),
         )
-        persona_state_update(
-            persona=persona,
-            mood=change.mood,
-            emotion=change.emotion,
-            energy=change.energy,
-            social_battery=change.social_battery,
-            stress=change.stress,
-        )
+        persona_state_update(persona=persona, **fields_of(change, STATE_FIELDS))
         relationship = relationship_record_interaction(
             persona=persona,
             other_id=exchange.participant,

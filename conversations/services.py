@@ -157,6 +157,7 @@ def conversation_send_message(*, persona: Persona, content: str, sender: str, **
 # Trace span of each step (``retrieve`` opens its own: turn.embedding and turn.retrieval).
 STEP_SPANS = {
     "prepare_turn": "turn.prepare",
+    "load_context": "turn.context",
     "retrieve": None,
     "build_prompt": "turn.prompt",
     "generate": "turn.llm",

@@ -7,12 +7,13 @@ holds the conversation's turn lock:
    message stored at once with status ``pending`` (owned by this process, with a lease), so a
    server killed mid-turn never loses what it accepted;
 2. ``express``: appraise the message and derive the persona's expression (streamed at once);
-3. ``retrieve``: find the memories (the message's embedding was started by ``prepare_turn``
-   in another thread and ran while it worked);
-4. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
+3. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
    (``goals.services``): their instructions, verbatim line, actions and goal changes;
-5. ``build_prompt``: the chat messages within the token budget (active goals included), and
-   the offline hints;
+4. ``load_context``: the rest of the prompt's inputs (history, lore, active goals, world
+   events). Steps 1-4 run while the message's embedding, started by ``prepare_turn`` in
+   another thread, is computed: none of them needs it;
+5. ``retrieve``: find the memories with that embedding (waiting for it if need be), then
+   ``build_prompt``: the chat messages within the token budget, and the offline hints;
 6. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
    timeouts, keeping the lock and the lease fresh on long streams; a fired ``say`` trigger's
    line is the reply instead, with no LLM call;
@@ -141,6 +142,8 @@ class Turn:
     memories: list[prompts.PromptMemory] = field(default_factory=list)
     history: list[tuple[str, str, str]] = field(default_factory=list)
     lore: Any = None  # lore.turn.TurnLore: card fields, lorebooks, macros, the greeting
+    goals: list[str] = field(default_factory=list)  # active goals, for the prompt
+    events: list[str] = field(default_factory=list)  # recent world events, for the prompt
     embedding: Future | None = None  # of the message: (vector, ms), started by prepare_turn
     # The turn's own context (its trace span), for work that runs beside a step.
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
@@ -334,30 +337,28 @@ def persona_card(persona: Persona) -> dict:
     }
 
 
+# What of the persona's state and of a relationship goes into a prompt (and the mood's change).
+STATE_FIELDS = ("mood", "emotion", "energy", "social_battery", "stress")
+RELATIONSHIP_FIELDS = ("stage", "affinity", "trust", "respect", "familiarity", "interactions")
+
+
+def fields_of(obj: Any, names: tuple[str, ...]) -> dict:
+    """``{name: obj.name}`` for these names."""
+    return {name: getattr(obj, name) for name in names}
+
+
 def state_dict(state: PersonaState) -> dict:
-    return {
-        "mood": state.mood,
-        "emotion": state.emotion,
-        "energy": state.energy,
-        "social_battery": state.social_battery,
-        "stress": state.stress,
-    }
+    return fields_of(state, STATE_FIELDS)
 
 
 def relationship_dict(relationship: Relationship) -> dict:
-    return {
-        "stage": relationship.stage,
-        "affinity": relationship.affinity,
-        "trust": relationship.trust,
-        "respect": relationship.respect,
-        "familiarity": relationship.familiarity,
-        "interactions": relationship.interactions,
-    }
+    return fields_of(relationship, RELATIONSHIP_FIELDS)
 
 
-def build_prompt(turn: Turn) -> None:
-    """The chat messages within the token budget, and the hints of the offline responder."""
-    r = turn.request
+def load_context(turn: Turn) -> None:
+    """What the prompt needs besides the memories: the recent history, the card's lore and
+    macros, the active goals (after the triggers, which may change them) and recent world
+    events; loaded while the message's embedding is still running."""
     start = time.perf_counter()
     turn.history = selectors.prompt_history(
         conversation=turn.conversation,
@@ -369,35 +370,47 @@ def build_prompt(turn: Turn) -> None:
         persona_dict=persona_card(turn.persona),
         conversation=turn.conversation,
         history=turn.history,
-        message=r.content,
+        message=turn.request.content,
         user=turn.display_name,
     )
     turn.timing["lore_ms"] = turn.lore.lore_ms
+    turn.goals = _goal_lines(turn.persona)
+    turn.events = recent_event_lines(persona=turn.persona)
+    turn.timing["prompt_ms"] = turn.timing.get("prompt_ms", 0.0) + ms_since(start)
+
+
+def build_prompt(turn: Turn) -> None:
+    """The chat messages within the token budget, and the hints of the offline responder
+    (``load_context`` first if no step loaded it)."""
+    if turn.lore is None:
+        load_context(turn)
+    r, lore = turn.request, turn.lore
+    start = time.perf_counter()
     turn.prompt = prompts.build_prompt(
         prompts.PromptInput(
-            persona=turn.lore.persona,
-            message=r.content,
-            sender_name=turn.display_name,
-            state=state_dict(turn.state),
-            relationship=relationship_dict(turn.relationship),
-            memories=turn.memories,
-            context=r.context,
-            history=turn.lore.history(
+            persona=lore.persona,
+            history=lore.history(
                 [prompts.PromptTurn(*row) for row in turn.history], prompts.PromptTurn
             ),
+            message=r.content,
+            card=lore.pieces,
+            sender_name=turn.display_name,
+            goals=turn.goals,
+            state=state_dict(turn.state),
+            events=turn.events,
+            relationship=relationship_dict(turn.relationship),
+            context=r.context,
+            memories=turn.memories,
             budget_tokens=int(conf("CONVERSATION_PROMPT_BUDGET", 3000)),
-            card=turn.lore.pieces,
-            goals=_goal_lines(turn.persona),
             instructions=[
                 f["then"]["instruct"] for f in turn.triggers_fired if f["then"].get("instruct")
             ],
-            events=recent_event_lines(persona=turn.persona),
         )
     )
     used = set(turn.prompt.memory_ids)
     turn.hints = {
         "persona_name": turn.persona.name,
-        "greeting": turn.lore.greeting or turn.lore.persona.get("greeting", turn.persona.greeting),
+        "greeting": lore.greeting or lore.persona.get("greeting", turn.persona.greeting),
         "speaking_style": turn.persona.speaking_style,
         "mood": turn.state.mood,
         "emotion": turn.state.emotion,
@@ -406,7 +419,7 @@ def build_prompt(turn: Turn) -> None:
         "sender_name": r.sender_name or turn.conversation.participant_name,
         "first_turn": not turn.history,
     }
-    turn.timing["prompt_ms"] = ms_since(start)
+    turn.timing["prompt_ms"] = turn.timing.get("prompt_ms", 0.0) + ms_since(start)
 
 
 def _goal_lines(persona: Persona) -> list[str]:
@@ -588,8 +601,9 @@ def store_turn(turn: Turn) -> None:
 TURN_STEPS: tuple[Callable[[Turn], None], ...] = (
     prepare_turn,
     express,
-    retrieve,
     fire_triggers,
+    load_context,
+    retrieve,
     build_prompt,
     generate,
     store_turn,
