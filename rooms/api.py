@@ -20,7 +20,7 @@ from conversations.api import EventStreamRenderer, event_stream, participant_of
 from personamcp.api import parse, parse_query
 from personamcp.auth import require_persona, turn_slot
 from personas.api import resolve_persona
-from rooms import schemas, selectors, spatial
+from rooms import operations, schemas, selectors, spatial
 from rooms import services as rooms
 from rooms.models import Room
 
@@ -33,19 +33,27 @@ def _room(request, room_id: str) -> Room:
     return room
 
 
-def _answer(
-    request, stream: bool, service, *, slot: bool = False, **kwargs
+def _turn(
+    request, room_id: str, model, operation, *, slot: bool = False, **kwargs
 ) -> Response | StreamingHttpResponse:
-    """``service(**kwargs)`` answered as JSON, or as SSE when asked for (it then streams its
-    chunks); with ``slot``, it runs inside one of the key's turn slots."""
+    """The body validated by ``model``, then ``operation(params, room=..., **kwargs)``
+    answered as JSON, or as SSE when asked for (it then streams its chunks); with ``slot``,
+    it runs inside one of the key's turn slots."""
+    params = parse(request, model, extra={"room_id": room_id})
+    room = _room(request, room_id)
 
     def run(*, on_chunk, cancel_event) -> dict:
         with turn_slot(request.principal) if slot else nullcontext():
-            return service(
-                **kwargs, stream=on_chunk is not None, on_chunk=on_chunk, cancel_event=cancel_event
+            return operation(
+                params,
+                room=room,
+                **kwargs,
+                stream=on_chunk is not None,
+                on_chunk=on_chunk,
+                cancel_event=cancel_event,
             )
 
-    if not (stream or "text/event-stream" in request.headers.get("Accept", "")):
+    if not (params.stream or "text/event-stream" in request.headers.get("Accept", "")):
         return Response(run(on_chunk=None, cancel_event=None))
     return event_stream(request, run)
 
@@ -64,28 +72,16 @@ class RoomListView(APIView):
         """Rooms, newest first, paged (same as ``room.list``)."""
         params = parse_query(request, schemas.RoomListParams, aliases={"persona": "persona_id"})
         persona = resolve_persona(request, params.persona_id) if params.persona_id else None
-        found, next_cursor = selectors.room_list(
-            persona=persona,
-            persona_ids=request.principal.persona_ids,
-            limit=params.limit,
-            cursor=params.cursor,
+        return Response(
+            operations.room_list(params, persona=persona, persona_ids=request.principal.persona_ids)
         )
-        return Response(schemas.RoomListOut.dump({"rooms": found, "next_cursor": next_cursor}))
 
     @extend_schema(request=schemas.RoomCreateParams, responses={201: schemas.RoomOut})
     def post(self, request):
         """Create a room (same as ``room.create``)."""
         params = parse(request, schemas.RoomCreateParams)
-        personas = rooms.room_personas(
-            persona_ids=params.persona_ids,
-            check=lambda p: require_persona(request.principal, str(p.id)),
-        )
-        room = rooms.room_create(
-            name=params.name,
-            personas=personas,
-            policy=params.policy,
-            spatial_room=params.spatial,
-            hearing_radius=params.hearing_radius,
+        room = operations.room_create(
+            params, check=lambda p: require_persona(request.principal, str(p.id))
         )
         return Response(schemas.RoomOut.dump(room), status=201)
 
@@ -114,18 +110,13 @@ class RoomMessagesView(APIView):
     @extend_schema(request=schemas.RoomSendParams, responses=schemas.RoomSendOut)
     def post(self, request, room_id: str):
         """Say something in a room (same as ``room.send``)."""
-        params = parse(request, schemas.RoomSendParams, extra={"room_id": room_id})
-        return _answer(
+        return _turn(
             request,
-            params.stream,
-            rooms.room_send,
+            room_id,
+            schemas.RoomSendParams,
+            operations.room_send,
             slot=True,
-            room=_room(request, room_id),
-            content=params.content,
-            sender=params.sender or participant_of(request.principal),
-            sender_name=params.sender_name,
-            position=params.position.model_dump() if params.position else None,
-            actions_available=params.actions_available,
+            sender=participant_of(request.principal),
         )
 
 
@@ -135,14 +126,7 @@ class RoomStepView(APIView):
     @extend_schema(request=schemas.RoomStepParams, responses=schemas.RoomStepOut)
     def post(self, request, room_id: str):
         """Let the personas talk among themselves (same as ``room.step``)."""
-        params = parse(request, schemas.RoomStepParams, extra={"room_id": room_id})
-        return _answer(
-            request,
-            params.stream,
-            rooms.room_step,
-            room=_room(request, room_id),
-            turns=params.turns,
-        )
+        return _turn(request, room_id, schemas.RoomStepParams, operations.room_step)
 
 
 class RoomCloseView(APIView):

@@ -9,7 +9,7 @@ import logging
 
 from personamcp.rpc.context import RpcContext
 from personamcp.rpc.registry import rpc_method
-from rooms import selectors, spatial
+from rooms import operations, selectors, spatial
 from rooms import services as rooms
 from rooms.models import Room
 from rooms.schemas import (
@@ -65,16 +65,7 @@ def room_create(ctx: RpcContext, params: RoomCreateParams) -> dict:
 
     ``spatial: true`` makes it a scene: each member stands at the origin until ``scene.move``
     places it, and only the personas within ``hearing_radius`` of a speaker hear a line."""
-    personas = rooms.room_personas(
-        persona_ids=params.persona_ids, check=lambda p: ctx.check_persona(p.id)
-    )
-    room = rooms.room_create(
-        name=params.name,
-        personas=personas,
-        policy=params.policy,
-        spatial_room=params.spatial,
-        hearing_radius=params.hearing_radius,
-    )
+    room = operations.room_create(params, check=lambda p: ctx.check_persona(p.id))
     return RoomOut.dump(room)
 
 
@@ -96,13 +87,10 @@ def room_send(ctx: RpcContext, params: RoomSendParams) -> dict:
     rooms): the sender moves there first; only the personas in earshot hear the line.
     """
     room = _room(ctx, params.room_id)
-    return rooms.room_send(
+    return operations.room_send(
+        params,
         room=room,
-        content=params.content,
-        sender=params.sender or ctx.session.user_id,
-        sender_name=params.sender_name,
-        position=params.position.model_dump() if params.position else None,
-        actions_available=params.actions_available,
+        sender=ctx.session.user_id,
         cancel_event=ctx.cancel_event,
         **_callbacks(ctx, room, params.stream),
     )
@@ -114,11 +102,8 @@ def room_step(ctx: RpcContext, params: RoomStepParams) -> dict:
     persona picked by the room's policy answers the last line. Result ``{room_id, replies}``
     as for ``room.send`` (streaming likewise)."""
     room = _room(ctx, params.room_id)
-    return rooms.room_step(
-        room=room,
-        turns=params.turns,
-        cancel_event=ctx.cancel_event,
-        **_callbacks(ctx, room, params.stream),
+    return operations.room_step(
+        params, room=room, cancel_event=ctx.cancel_event, **_callbacks(ctx, room, params.stream)
     )
 
 
@@ -135,10 +120,7 @@ def room_list(ctx: RpcContext, params: RoomListParams) -> dict:
     """Rooms, newest first (those ``persona_id`` is in); only rooms whose members the key
     covers; paged by ``cursor`` (the ``next_cursor`` of the page before)."""
     persona = ctx.resolve_persona(params.persona_id) if params.persona_id else None
-    found, next_cursor = selectors.room_list(
-        persona=persona, persona_ids=ctx.persona_ids, limit=params.limit, cursor=params.cursor
-    )
-    return RoomListOut.dump({"rooms": found, "next_cursor": next_cursor})
+    return operations.room_list(params, persona=persona, persona_ids=ctx.persona_ids)
 
 
 @rpc_method("room.close", params=RoomRefParams, result=RoomCloseOut, scope="write")
