@@ -58,14 +58,9 @@ def trigger_delete(principal: Principal | None, trigger_id: str) -> dict:
 
 
 def goal_set(resolve: Resolve, params: GoalSetParams) -> dict:
-    goal = services.goal_set(
-        persona=resolve(params.persona_id),
-        goal=params.goal,
-        goal_id=params.goal_id,
-        priority=params.priority,
-        status=params.status,
-        completion=params.completion,
-    )
+    # The params are the service's arguments, the persona resolved by the door.
+    fields = params.model_dump(exclude={"persona_id"})
+    goal = services.goal_set(persona=resolve(params.persona_id), **fields)
     return GoalOut.dump(goal)
 
 

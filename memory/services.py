@@ -26,7 +26,7 @@ from memory.models import Memory, MemoryIndexState
 from personamcp import events, jobs
 from personamcp.exceptions import ValidationFailed
 from personas.models import Persona
-from personas.signals import publish_persona_event
+from personas.signals import publish_persona_item_event
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,8 @@ def _maybe_queue_reflection(persona: Persona, state: MemoryIndexState) -> None:
 
 
 def _publish(memory: Memory, persona: Persona) -> None:
-    publish_persona_event(
-        events.MEMORY_CREATED,
-        persona,
-        id=memory.id,
-        persona_id=str(persona.id),
-        kind=memory.kind,
-        importance=memory.importance,
+    publish_persona_item_event(
+        events.MEMORY_CREATED, persona, memory.id, kind=memory.kind, importance=memory.importance
     )
 
 

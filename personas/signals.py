@@ -20,6 +20,12 @@ def publish_persona_event(event: str, persona: Persona, /, **data) -> None:
     )
 
 
+def publish_persona_item_event(event: str, persona: Persona, item_id, /, **data) -> None:
+    """Event ``event`` about one of the persona's things (a relationship, a memory): its data
+    names the thing's ``id`` and the ``persona_id``."""
+    publish_persona_event(event, persona, id=item_id, persona_id=str(persona.id), **data)
+
+
 @receiver(post_save, sender=Persona, dispatch_uid="persona_saved")
 def persona_saved(sender, instance: Persona, created: bool, **kwargs) -> None:
     event = events.PERSONA_CREATED if created else events.PERSONA_UPDATED
@@ -50,12 +56,10 @@ def persona_state_saved(sender, instance: PersonaState, created: bool, **kwargs)
 
 @receiver(post_save, sender=Relationship, dispatch_uid="relationship_saved")
 def relationship_saved(sender, instance: Relationship, **kwargs) -> None:
-    persona = instance.persona
-    publish_persona_event(
+    publish_persona_item_event(
         events.RELATIONSHIP_CHANGED,
-        persona,
-        id=instance.pk,
-        persona_id=str(persona.id),
+        instance.persona,
+        instance.pk,
         other_id=instance.other_id,
         stage=instance.stage,
     )

@@ -10,6 +10,19 @@ import uuid
 from django.db import models
 
 
+def persona_or_none(related_name: str, *, on_delete=models.CASCADE, **options):
+    """The persona a row is about, when it is about one: a room line or a scene position is a
+    persona's or a participant's, a world event a persona's or a room's."""
+    return models.ForeignKey(
+        "personas.Persona",
+        on_delete=on_delete,
+        null=True,
+        blank=True,
+        related_name=related_name,
+        **options,
+    )
+
+
 class Room(models.Model):
     """Several personas in one conversation with participants and with each other.
 
@@ -82,13 +95,7 @@ class RoomMessage(models.Model):
     # A participant id, or the speaking persona's UUID as text.
     speaker_id = models.CharField(max_length=255)
     speaker_name = models.CharField(max_length=255, blank=True)
-    persona = models.ForeignKey(
-        "personas.Persona",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="room_lines",
-    )
+    persona = persona_or_none("room_lines", on_delete=models.SET_NULL)
     content = models.TextField()
     # Spatial rooms: where the speaker stood ({x, y, z}), to know who heard the line.
     position = models.JSONField(null=True, blank=True)
@@ -119,13 +126,7 @@ class ScenePosition(models.Model):
     entity_kind = models.CharField(max_length=16, choices=EntityKind.choices)
     # A persona's UUID as text, or a participant id.
     entity_id = models.CharField(max_length=255)
-    persona = models.ForeignKey(
-        "personas.Persona",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="scene_positions",
-    )
+    persona = persona_or_none("scene_positions")
     x = models.FloatField(default=0.0)
     y = models.FloatField(default=0.0)
     z = models.FloatField(default=0.0)

@@ -6,6 +6,8 @@ import uuid
 
 from django.db import models
 
+from rooms.models import persona_or_none
+
 
 class WorldEvent(models.Model):
     """Something a game reports: to one persona, or to a room (in a spatial room, at a place).
@@ -22,12 +24,8 @@ class WorldEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=64)
     description = models.TextField()
-    persona = models.ForeignKey(
-        "personas.Persona",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="world_events",
+    persona = persona_or_none(
+        "world_events",
         help_text="The persona the event was reported to (none for a room event).",
     )
     room = models.ForeignKey(
