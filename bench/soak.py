@@ -263,7 +263,8 @@ async def soak(url: str, key: str, server: psutil.Process, probe: Probe, args) -
     print(f"RSS trend over the window (linear fit, {len(points)} points): raw {raw_fit:+.1f}, "
           f"net {net_fit:+.1f} MiB per 10,000 turns")  # fmt: skip
     print(f"open fds: start {fds0}, with {len(idle)} sockets {fds1}, end of load {fds2}, "
-          f"after close {fds3}")  # fmt: skip
+          f"after close {fds3}; open SQLite connections by thread at the end of load "
+          f"{end.get('sqlite')}, after close {closed.get('sqlite')}")  # fmt: skip
     half = [(n, r["rss_mib"] - r["index_mib"]) for n, r in points if n >= turns / 2]
     print(
         f"net RSS trend over the second half of the window: {trend(half):+.1f} MiB per "

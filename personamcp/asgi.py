@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets at /mcp through Channels."""
 
+import asyncio
 import os
 
 from django.core.asgi import get_asgi_application
@@ -10,6 +11,7 @@ django_asgi_app = get_asgi_application()  # sets up Django before consumers are 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from personamcp import jobs, malloc, metrics, wsframes  # noqa: E402
 from personamcp.routing import websocket_urlpatterns  # noqa: E402
@@ -29,7 +31,22 @@ application = ProtocolTypeRouter(
     }
 )
 
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 jobs.run_server_starts()
+# That start-up work ran on the event loop's thread, which never uses the database again: its
+# connection is closed, not held for the life of the process (an open SQLite connection keeps
+# the descriptors of every other closed connection to the file open; see docs/deployment.md).
+# (Not when imported by a test: inside its transaction, or on its running event loop.)
+if not connections["default"].in_atomic_block and not _loop_running():
+    connections["default"].close()
 malloc.start_trimmer()  # glibc keeps freed memory: hand it back (personamcp/malloc.py)
 metrics.start_socket_reporter()  # scaled mode: this process's open sockets, for the overview
 if os.environ.get("PERSONAMCP_SCHEDULER", "1") != "0":

@@ -2,8 +2,9 @@
 
 Active only with ``SOAK_PROBE=<report file>``. On SIGUSR1 it appends one JSON line to the file:
 RSS, the bytes held by the in-process memory index (``memory.index``: vectors and HNSW graphs,
-the growth every stored memory is expected to cost), live threads, asyncio tasks and queued
-background jobs. With ``SOAK_PROBE_OBJECTS=1`` each line after the first also counts the live
+the growth every stored memory is expected to cost), live threads, asyncio tasks, queued
+background jobs, open descriptors and the open SQLite connections by holder (a Django
+connection's thread, or "other"). With ``SOAK_PROBE_OBJECTS=1`` each line after the first also counts the live
 objects grown by type (a full gc pass: a short pause). With
 ``SOAK_PROBE_TRACE=<frames>`` tracemalloc starts at the first SIGUSR1 (the end of the warm-up;
 it slows the server down) and each later line holds the top allocation sites still alive. On SIGUSR2 it calls glibc's ``malloc_trim(0)`` and records RSS before and after: memory
@@ -50,6 +51,26 @@ if os.environ.get("SOAK_PROBE"):
                 size += hnsw.offsets.size() * 8 + hnsw.assign_probas.size() * 8
         return size, rows
 
+    def _sqlite() -> dict:
+        """Open SQLite connections by holder: a Django connection's thread name, or "other"
+        (a connection Django does not manage, e.g. the read cache's watcher)."""
+        import sqlite3
+
+        names = {t.ident: t.name.rstrip("0123456789_-") for t in threading.enumerate()}
+        django_conns = {}
+        for obj in gc.get_objects():
+            if type(obj).__name__ == "DatabaseWrapper" and obj.connection is not None:
+                django_conns[id(obj.connection)] = names.get(obj._thread_ident, "exited thread")
+        held: collections.Counter = collections.Counter()
+        for obj in gc.get_objects():
+            if isinstance(obj, sqlite3.Connection):
+                try:
+                    _ = obj.total_changes  # raises once closed
+                except sqlite3.ProgrammingError:
+                    continue
+                held[django_conns.get(id(obj), "other")] += 1
+        return dict(held)
+
     def _write(record: dict) -> None:
         with open(os.environ["SOAK_PROBE"], "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -62,6 +83,8 @@ if os.environ.get("SOAK_PROBE"):
             "index_rows": rows,
             "threads": threading.active_count(),
             "jobs_pending": len(getattr(sys.modules.get("personamcp.jobs"), "_pending", ())),
+            "fds": len(os.listdir("/proc/self/fd")),
+            "sqlite": _sqlite(),
         }
         try:
             record["tasks"] = len(asyncio.all_tasks(asyncio.get_event_loop()))

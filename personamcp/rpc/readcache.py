@@ -11,6 +11,12 @@ was computed and is used only while that version is unchanged, so a result is ne
   On the event loop it is read once per loop iteration: every frame handled in one
   iteration arrived before any reply of that iteration left, so they are concurrent with
   any commit made meanwhile, and the first frame of the next iteration reads it again.
+  The watcher connection is closed after ``IDLE_SECONDS`` without a read and opened again
+  when needed: while any connection of a process is open, SQLite keeps the descriptors of
+  that process's closed connections to the same file open (their POSIX locks would otherwise
+  be lost), so a watcher open for good kept one descriptor per worker thread that had ever
+  used the database. Versions carry the connection's generation: values of two connections
+  are never compared, and entries computed before a reopen are missed once.
 - Any other database (PostgreSQL in scaled mode): there is no cheap exact version, and a
   signal-bumped counter in Redis would miss bulk writes (``QuerySet.update``, ``bulk_create``)
   of the counted objects; the cache is disabled and every call reads the database.
@@ -21,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connections
 
 _DISABLED = object()
+IDLE_SECONDS = 10.0
 
 
 class DataVersion:
@@ -36,6 +44,9 @@ class DataVersion:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | object | None = None
         self._memo: tuple[asyncio.AbstractEventLoop, int | None] | None = None
+        self._generation = 0  # one per watcher connection opened
+        self._used = 0.0
+        self._closer: threading.Timer | None = None
 
     def _connect(self) -> sqlite3.Connection | object:
         settings_dict = connections["default"].settings_dict
@@ -66,16 +77,40 @@ class DataVersion:
         with self._lock:
             if self._conn is None:
                 self._conn = self._connect()
+                if self._conn is not _DISABLED:
+                    self._generation += 1
+                    self._close_later(IDLE_SECONDS)
             if self._conn is _DISABLED:
                 return None
+            self._used = time.monotonic()
             try:
-                return self._conn.execute("PRAGMA data_version").fetchone()[0]
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error:
                 return None
+            return (self._generation << 48) + version
+
+    def _close_later(self, delay: float) -> None:
+        self._closer = threading.Timer(delay, self._close_if_idle)
+        self._closer.daemon = True
+        self._closer.start()
+
+    def _close_if_idle(self) -> None:
+        with self._lock:
+            if not isinstance(self._conn, sqlite3.Connection):
+                return
+            idle = time.monotonic() - self._used
+            if idle < IDLE_SECONDS:
+                self._close_later(IDLE_SECONDS - idle)
+                return
+            self._conn.close()
+            self._conn = None
 
     def reset(self) -> None:
         """Forget the watcher connection (tests that swap databases)."""
         with self._lock:
+            if self._closer is not None:
+                self._closer.cancel()
+                self._closer = None
             if isinstance(self._conn, sqlite3.Connection):
                 self._conn.close()
             self._conn = None
