@@ -3,7 +3,8 @@
 Offline (``TRIGGER_INTENT=embedding``, the default) a message expresses an intent when its
 sentence embedding (``memory.embeddings``) is close enough to one of the intent's example
 phrases: the trigger's own ``intent_examples``, else the built-in examples of a common intent
-(``INTENTS``), else the intent's name read as a phrase (``ask_for_work`` → "ask for work").
+(``INTENTS``, read from ``intents.json``), else the intent's name read as a phrase
+(``ask_for_work`` → "ask for work").
 The threshold is the trigger's ``intent_threshold`` or ``TRIGGER_INTENT_THRESHOLD`` (0.45),
 and the intent must also be about as close as the closest other built-in intent (within
 ``MARGIN``), so "Any work around here?" asks for work rather than to buy something.
@@ -20,46 +21,17 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-INTENTS: dict[str, list[str]] = {
-    "greeting": ["Hello!", "Hi there.", "Good evening.", "Greetings, friend."],
-    "farewell": ["Goodbye.", "I have to go now.", "See you later.", "Farewell."],
-    "request_item": [
-        "Can you give me the potion?",
-        "Give me that sword, please.",
-        "May I have one of those?",
-        "Hand it over to me.",
-    ],
-    "buy": ["I want to buy this.", "How much does it cost?", "What do you have for sale?"],
-    "order_drink": ["I'd like a drink.", "Pour me an ale, please.", "A pint of beer for me."],
-    "ask_for_work": [
-        "Do you have any work for me?",
-        "Is there a job I could do?",
-        "I'm looking for a quest.",
-        "Anyone hiring around here?",
-    ],
-    "ask_directions": [
-        "Where is the market?",
-        "Where can I find the smith?",
-        "How do I get to the castle?",
-        "Which way to the harbour?",
-    ],
-    "ask_help": ["Can you help me?", "I need your help.", "Please, help me with this."],
-    "threat": [
-        "I will hurt you.",
-        "Give me your money or else.",
-        "You will regret this.",
-        "I'll kill you.",
-    ],
-    "insult": ["You are an idiot.", "You are useless and stupid.", "What a pathetic fool."],
-    "compliment": ["You look wonderful today.", "You did a great job.", "I admire you."],
-    "thanks": ["Thank you so much.", "I really appreciate it.", "Thanks for your help."],
-}
+# The built-in intents and their example phrases are data: ``intents.json`` beside this module.
+INTENTS: dict[str, list[str]] = json.loads(
+    Path(__file__).with_name("intents.json").read_text("utf-8")
+)
 
 LLM_PROMPT = (
     "You classify the intent of a message said to a character in a game. For each intent "

@@ -25,8 +25,10 @@ back to the heuristic on any failure.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from pathlib import Path
 
 from django.conf import settings
 
@@ -34,40 +36,14 @@ log = logging.getLogger(__name__)
 
 WORD_RE = re.compile(r"[A-Za-z']+|\d+")
 
-LIFE_EVENTS = {
-    "died", "dies", "dead", "death", "dying", "killed", "kill", "murder", "murdered", "funeral",
-    "born", "birth", "pregnant", "baby", "married", "marry", "marriage", "wedding", "engaged",
-    "divorce", "divorced", "cancer", "sick", "illness", "ill", "hospital", "surgery", "injured",
-    "accident", "crash", "fire", "war", "attack", "attacked", "stolen", "stole", "robbed",
-    "arrested", "prison", "fired", "promoted", "hired", "job", "graduated", "moved", "debt",
-    "owes", "owe", "owed", "betrayed", "betray", "cheated", "lost", "disease", "diagnosed",
-    "broke", "bankrupt", "exile", "exiled", "curse", "cursed", "poisoned", "wounded",
-}  # fmt: skip
-EMOTIONS = {
-    "afraid", "scared", "terrified", "fear", "angry", "furious", "rage", "sad", "crying", "cry",
-    "cried", "tears", "heartbroken", "grief", "grieving", "love", "loved", "hate", "hated",
-    "ashamed", "guilty", "proud", "happy", "thrilled", "devastated", "lonely", "miss", "worried",
-    "anxious", "panic", "jealous", "hurt", "upset", "desperate", "hopeless", "joy",
-}  # fmt: skip
-CLOSE_PEOPLE = {
-    "mother", "mom", "mum", "father", "dad", "sister", "brother", "wife", "husband", "son",
-    "daughter", "child", "children", "kids", "parents", "grandmother", "grandfather", "family",
-    "girlfriend", "boyfriend", "partner", "fiance", "fiancee", "uncle", "aunt", "cousin",
-    "bestfriend", "friend",
-}  # fmt: skip
-COMMITMENTS = {
-    "promise", "promised", "swear", "swore", "owe", "owes", "secret", "never", "deadline",
-    "must", "vow", "vowed", "oath", "remember", "debt", "contract", "deal",
-}  # fmt: skip
-TIME_WORDS = {
-    "yesterday", "today", "tomorrow", "tonight", "morning", "week", "month", "year", "years",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "ago",
-}  # fmt: skip
-SMALL_TALK = {
-    "ok", "okay", "k", "thanks", "thank", "you", "thx", "lol", "hi", "hello", "hey", "yes",
-    "no", "yeah", "yep", "nope", "sure", "bye", "cool", "nice", "hmm", "haha", "good", "fine",
-    "great", "right", "alright", "morning", "night", "see", "ya", "np", "welcome",
-}  # fmt: skip
+# The heuristic's vocabularies are data: ``importance_words.json`` beside this module.
+_WORDS = json.loads(Path(__file__).with_name("importance_words.json").read_text("utf-8"))
+LIFE_EVENTS = frozenset(_WORDS["life_events"])
+EMOTIONS = frozenset(_WORDS["emotions"])
+CLOSE_PEOPLE = frozenset(_WORDS["close_people"])
+COMMITMENTS = frozenset(_WORDS["commitments"])
+TIME_WORDS = frozenset(_WORDS["time_words"])
+SMALL_TALK = frozenset(_WORDS["small_talk"])
 
 
 def importance_heuristic(text: str) -> float:
