@@ -21,7 +21,8 @@ holds the conversation's turn lock:
 
 ``turn_result`` builds the result (the one place it is built). To extend a turn, add a field
 to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a step to
-``TURN_STEPS`` or a key in ``Turn.extra`` (merged into the result).
+``TURN_STEPS`` or a key in ``Turn.extra`` (merged into the result: a field of
+``conversations.schemas.SendMessageOut``, the result's one definition).
 """
 
 from __future__ import annotations
@@ -623,22 +624,27 @@ def fail_pending(turn: Turn, reason: str, code: int = errors.INTERNAL_ERROR) -> 
 
 
 def turn_result(turn: Turn) -> dict:
-    """The result of ``conversation_send_message`` (``SendMessageOut``), built in one place."""
+    """The result of ``conversation_send_message``, built in one place: ``SendMessageOut``
+    with the keys this turn set (``expression.gesture`` only when there is one)."""
+    from conversations.schemas import SendMessageOut
+
     message = turn.reply_message
-    return {
-        "response": turn.reply,
-        "conversation_id": str(turn.conversation.id),
-        "message_id": message.id,
-        "persona_id": str(turn.persona.id),
-        "emotion": turn.state.emotion,
-        "memories_used": [{"id": m["id"], "score": m["score"]} for m in message.memories_used],
-        "lore_used": turn.prompt.lore_used,
-        "usage": {
-            "prompt_tokens": int(turn.usage.get("prompt_tokens") or 0),
-            "completion_tokens": int(turn.usage.get("completion_tokens") or 0),
-        },
-        "timing": dict(turn.timing),
-        "actions": turn.actions,
-        "expression": turn.expression,
-        **turn.extra,
-    }
+    result = SendMessageOut.model_validate(
+        {
+            "response": turn.reply,
+            "conversation_id": str(turn.conversation.id),
+            "message_id": message.id,
+            "persona_id": str(turn.persona.id),
+            "emotion": turn.state.emotion,
+            "memories_used": message.memories_used,  # {id, score} of each (the model's fields)
+            "lore_used": turn.prompt.lore_used,
+            "usage": {
+                k: int(turn.usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")
+            },
+            "timing": {"total_ms": ms_since(turn.started), **turn.timing},  # total: _finish's
+            "actions": turn.actions,
+            "expression": turn.expression,
+            **turn.extra,
+        }
+    )
+    return result.model_dump(mode="json", exclude_unset=True)
