@@ -1,25 +1,14 @@
-from django.urls import path
-
 from conversations import api
+from personamcp.routes import routes
 
-urlpatterns = [
-    path("conversations/", api.ConversationListView.as_view(), name="conversation-list"),
-    path(
-        "conversations/messages/", api.SendMessageView.as_view(), name="conversation-send-message"
-    ),
-    path(
-        "conversations/<str:conversation_id>/",
-        api.ConversationDetailView.as_view(),
-        name="conversation-detail",
-    ),
-    path(
-        "conversations/<str:conversation_id>/messages/",
-        api.ConversationMessagesView.as_view(),
-        name="conversation-messages",
-    ),
-    path(
-        "conversations/<str:conversation_id>/end/",
-        api.ConversationEndView.as_view(),
-        name="conversation-end",
-    ),
-]
+urlpatterns = routes(
+    "conversations/",
+    "conversation",
+    {
+        "": api.ConversationListView,
+        "messages/": (api.SendMessageView.as_view(), "conversation-send-message"),
+        "<str:conversation_id>/": api.ConversationDetailView,
+        "<str:conversation_id>/messages/": api.ConversationMessagesView,
+        "<str:conversation_id>/end/": api.ConversationEndView,
+    },
+)

@@ -12,35 +12,17 @@ from dashboard import views
 def urlpatterns_for(site) -> list:
     guarded = partial(views.guarded, site)
     streaming = partial(views.streaming, site)
+    bot = "bots/<uuid:bot_id>/"
+    # URL name (``dashboard_<name>``): route under dashboard/, the view behind its permission.
+    pages = {
+        "stream": ("stream/", streaming(views.TURNS_PERM)(views.stream)),
+        "graph": ("graph/", guarded(views.GRAPH_PERM)(views.graph_page)),
+        "persona": ("personas/<slug:slug>/", guarded(views.PERSONA_PERM)(views.persona_page)),
+        "bot_log": (f"{bot}log/", guarded(views.BOT_PERM)(views.bot_log_page)),
+        "bot_log_stream": (f"{bot}log/stream/", streaming(views.BOT_PERM)(views.bot_log_stream)),
+        "bot_action": (f"{bot}<str:action>/", guarded(views.OPERATE_BOTS_PERM)(views.bot_action)),
+    }
     return [
-        path(
-            "dashboard/stream/",
-            streaming(views.TURNS_PERM)(views.stream),
-            name="dashboard_stream",
-        ),
-        path(
-            "dashboard/graph/",
-            guarded(views.GRAPH_PERM)(views.graph_page),
-            name="dashboard_graph",
-        ),
-        path(
-            "dashboard/personas/<slug:slug>/",
-            guarded(views.PERSONA_PERM)(views.persona_page),
-            name="dashboard_persona",
-        ),
-        path(
-            "dashboard/bots/<uuid:bot_id>/log/",
-            guarded(views.BOT_PERM)(views.bot_log_page),
-            name="dashboard_bot_log",
-        ),
-        path(
-            "dashboard/bots/<uuid:bot_id>/log/stream/",
-            streaming(views.BOT_PERM)(views.bot_log_stream),
-            name="dashboard_bot_log_stream",
-        ),
-        path(
-            "dashboard/bots/<uuid:bot_id>/<str:action>/",
-            guarded(views.OPERATE_BOTS_PERM)(views.bot_action),
-            name="dashboard_bot_action",
-        ),
+        path(f"dashboard/{route}", view, name=f"dashboard_{name}")
+        for name, (route, view) in pages.items()
     ]

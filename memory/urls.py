@@ -1,13 +1,20 @@
 from django.urls import path
 
 from memory import api
+from personamcp.routes import routes
 
 urlpatterns = [
-    path("memory/", api.MemoryListView.as_view(), name="memory-list"),
+    *routes(
+        "memory/",
+        "memory",
+        {
+            "": api.MemoryListView,
+            "search/": api.MemorySearchView,
+            "stats/": api.MemoryStatsView,
+            "reflect/": api.MemoryReflectView,
+            "<int:memory_id>/": api.MemoryDetailView,
+        },
+    ),
     # PROTOCOL writes the search URL without a trailing slash; both forms answer directly.
     path("memory/search", api.MemorySearchView.as_view(), name="memory-search-noslash"),
-    path("memory/search/", api.MemorySearchView.as_view(), name="memory-search"),
-    path("memory/stats/", api.MemoryStatsView.as_view(), name="memory-stats"),
-    path("memory/reflect/", api.MemoryReflectView.as_view(), name="memory-reflect"),
-    path("memory/<int:memory_id>/", api.MemoryDetailView.as_view(), name="memory-detail"),
 ]

@@ -1,13 +1,16 @@
-from django.urls import path
-
+from personamcp.routes import routes
 from rooms import api
 
-urlpatterns = [
-    path("rooms/", api.RoomListView.as_view(), name="room-list"),
-    path("rooms/<str:room_id>/", api.RoomDetailView.as_view(), name="room-detail"),
-    path("rooms/<str:room_id>/messages/", api.RoomMessagesView.as_view(), name="room-messages"),
-    path("rooms/<str:room_id>/step/", api.RoomStepView.as_view(), name="room-step"),
-    path("rooms/<str:room_id>/close/", api.RoomCloseView.as_view(), name="room-close"),
-    path("rooms/<str:room_id>/move/", api.SceneMoveView.as_view(), name="room-move"),
-    path("rooms/<str:room_id>/state/", api.RoomStateView.as_view(), name="room-state"),
-]
+urlpatterns = routes(
+    "rooms/",
+    "room",
+    {
+        "": api.RoomListView,
+        "<str:room_id>/": api.RoomDetailView,
+        "<str:room_id>/messages/": api.RoomMessagesView,
+        "<str:room_id>/step/": api.RoomStepView,
+        "<str:room_id>/close/": api.RoomCloseView,
+        "<str:room_id>/move/": api.SceneMoveView,
+        "<str:room_id>/state/": api.RoomStateView,
+    },
+)
