@@ -20,6 +20,16 @@ def test_migration_created_the_hnsw_index(db):
     assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
 
 
+def test_every_session_carries_the_hnsw_search_settings(db):
+    from django.conf import settings
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == str(settings.MEMORY["HNSW_EF_SEARCH"])
+        cursor.execute("SHOW hnsw.iterative_scan")
+        assert cursor.fetchone()[0] == "relaxed_order"
+
+
 def test_candidate_query_uses_the_hnsw_index(alice):
     vectors = clustered(5000)
     memory_store_many(
