@@ -17,7 +17,8 @@ holds the conversation's turn lock:
 6. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
    timeouts, keeping the lock and the lease fresh on long streams; a fired ``say`` trigger's
    line is the reply instead, with no LLM call;
-7. ``store_turn``: in one short transaction, the reply and the user message's final status.
+7. ``store_turn``: at once (``write_turn``: one statement on PostgreSQL), the reply and the
+   user message's final status.
 
 ``turn_result`` builds the result (the one place it is built). To extend a turn, add a field
 to ``TurnRequest`` (it becomes a keyword of ``conversation_send_message``), a step to
@@ -39,8 +40,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connections, router, transaction
+from django.db.models import F, QuerySet
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from conversations import prompts, selectors
@@ -213,6 +215,41 @@ def _embed_in_background(text: str, context: contextvars.Context) -> Future:
     return _embedder.submit(context.copy().run, timed)
 
 
+def write_turn(message: Message, *updates: tuple[QuerySet, dict[str, Any]]) -> None:
+    """Insert ``message`` and apply ``updates`` (a queryset and its new values each) at once.
+
+    On PostgreSQL that is one statement (the updates as data-modifying ``WITH`` clauses of the
+    ``INSERT``), so one round trip with no BEGIN/COMMIT of its own; elsewhere (SQLite,
+    in-process) one transaction.
+    """
+    connection = connections[router.db_for_write(Message)]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=connection.alias):
+            for queryset, values in updates:
+                queryset.update(**values)
+            message.save(force_insert=True, using=connection.alias)
+        return
+    sql, params = [], []
+    for number, (queryset, values) in enumerate(updates):
+        update = queryset.query.chain(UpdateQuery)
+        update.add_update_values(values)
+        update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+        sql.append(f"u{number} AS ({update_sql})")
+        params.extend(update_params)
+    opts = Message._meta
+    insert = InsertQuery(Message)
+    insert.insert_values(
+        [f for f in opts.local_concrete_fields if f is not opts.auto_field], [message]
+    )
+    compiler = insert.get_compiler(connection=connection)
+    compiler.returning_fields = [opts.pk]
+    [(insert_sql, insert_params)] = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(sql)} {insert_sql}", [*params, *insert_params])
+        message.pk = cursor.fetchone()[0]
+    message._state.adding, message._state.db = False, connection.alias
+
+
 def prepare_turn(turn: Turn) -> None:
     """Load the persona's state and relationship; store the user's message as ``pending``.
 
@@ -230,29 +267,28 @@ def prepare_turn(turn: Turn) -> None:
     turn.relationship = relationship_get_for_participant(persona=r.persona, participant=r.sender)
     start = time.perf_counter()
     conversation = turn.conversation
-    with transaction.atomic():
-        turn.user_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.USER,
-            speaker=turn.display_name[:255],
-            content=r.content,
-            status=Message.Status.PENDING,
-            owner=process_owner(),
-            lease_until=timezone.now() + timedelta(seconds=turn_ttl()),
-        )
-        updates: dict[str, Any] = {
-            "last_message_at": timezone.now(),
-            "message_count": F("message_count") + 1,
-        }
-        name = turn.display_name
-        if (
-            name
-            and name != conversation.participant_name
-            and name != r.sender
-            and r.sender == conversation.participant  # a room's conversation keeps its name
-        ):
-            updates["participant_name"] = name[:255]
-        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    turn.user_message = Message(
+        conversation=conversation,
+        role=Message.Role.USER,
+        speaker=turn.display_name[:255],
+        content=r.content,
+        status=Message.Status.PENDING,
+        owner=process_owner(),
+        lease_until=timezone.now() + timedelta(seconds=turn_ttl()),
+    )
+    updates: dict[str, Any] = {
+        "last_message_at": timezone.now(),
+        "message_count": F("message_count") + 1,
+    }
+    name = turn.display_name
+    if (
+        name
+        and name != conversation.participant_name
+        and name != r.sender
+        and r.sender == conversation.participant  # a room's conversation keeps its name
+    ):
+        updates["participant_name"] = name[:255]
+    write_turn(turn.user_message, (Conversation.objects.filter(pk=conversation.pk), updates))
     turn.timing["persistence_ms"] += ms_since(start)
 
 
@@ -549,7 +585,7 @@ def turn_error_code(turn: Turn) -> int | None:
 
 
 def store_turn(turn: Turn) -> None:
-    """Store the reply and settle the user's message, in one short transaction."""
+    """Store the reply and settle the user's message, at once (``write_turn``)."""
     start = time.perf_counter()
     provider = turn.provider
     user_status = (
@@ -557,45 +593,51 @@ def store_turn(turn: Turn) -> None:
     )
     error = turn.failure.message if turn.failure else ""
     error_code = turn_error_code(turn)
-    with transaction.atomic():
-        Message.objects.filter(pk=turn.user_message.pk).update(
-            status=user_status,
-            owner="",
-            lease_until=None,
-            error=error,
-            error_code=error_code if user_status == Message.Status.FAILED else None,
-        )
-        turn.reply_message = Message.objects.create(
-            conversation=turn.conversation,
-            role=Message.Role.ASSISTANT,
-            speaker=turn.persona.name,
-            content=turn.reply,
-            status=turn.status,
-            prompt={
-                **turn.prompt.as_json(),
-                "provider": provider.name,
-                "model": provider.model,
-                "sender": turn.request.sender,  # who said it (rooms: many speakers)
-                "triggers_fired": turn.triggers_fired,
-                "verbatim": turn.verbatim is not None,
-                "actions_available": turn.request.actions_available or [],
-                "actions": turn.actions,
-                "actions_dropped": turn.actions_dropped,
-                "expression": turn.expression,
-                "appraisal": _appraisal_json(turn.appraisal),
+    turn.reply_message = Message(
+        conversation=turn.conversation,
+        role=Message.Role.ASSISTANT,
+        speaker=turn.persona.name,
+        content=turn.reply,
+        status=turn.status,
+        prompt={
+            **turn.prompt.as_json(),
+            "provider": provider.name,
+            "model": provider.model,
+            "sender": turn.request.sender,  # who said it (rooms: many speakers)
+            "triggers_fired": turn.triggers_fired,
+            "verbatim": turn.verbatim is not None,
+            "actions_available": turn.request.actions_available or [],
+            "actions": turn.actions,
+            "actions_dropped": turn.actions_dropped,
+            "expression": turn.expression,
+            "appraisal": _appraisal_json(turn.appraisal),
+        },
+        memories_used=_memories_used(turn),
+        timings=dict(turn.timing),
+        prompt_tokens=int(turn.usage.get("prompt_tokens") or 0),
+        completion_tokens=int(turn.usage.get("completion_tokens") or 0),
+        emotion=turn.state.emotion,
+        provider=f"{provider.name}:{provider.model}"[:64],
+        error=error,
+        error_code=error_code,
+    )
+    write_turn(
+        turn.reply_message,
+        (
+            Message.objects.filter(pk=turn.user_message.pk),
+            {
+                "status": user_status,
+                "owner": "",
+                "lease_until": None,
+                "error": error,
+                "error_code": error_code if user_status == Message.Status.FAILED else None,
             },
-            memories_used=_memories_used(turn),
-            timings=dict(turn.timing),
-            prompt_tokens=int(turn.usage.get("prompt_tokens") or 0),
-            completion_tokens=int(turn.usage.get("completion_tokens") or 0),
-            emotion=turn.state.emotion,
-            provider=f"{provider.name}:{provider.model}"[:64],
-            error=error,
-            error_code=error_code,
-        )
-        Conversation.objects.filter(pk=turn.conversation.pk).update(
-            last_message_at=timezone.now(), message_count=F("message_count") + 1
-        )
+        ),
+        (
+            Conversation.objects.filter(pk=turn.conversation.pk),
+            {"last_message_at": timezone.now(), "message_count": F("message_count") + 1},
+        ),
+    )
     turn.timing["persistence_ms"] += ms_since(start)
 
 
