@@ -150,8 +150,12 @@ else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "personamcp.sqlite3"}
 
 if _db["ENGINE"].endswith("sqlite3"):
+    # Django's SQLite backend whose writers queue in-process (personamcp/db/sqlite3/base.py).
+    _db["ENGINE"] = "personamcp.db.sqlite3"
     _db["OPTIONS"] = {
-        "timeout": 20,
+        # Seconds a connection waits for another process's write lock; this process's own
+        # writers queue for it in-process first (up to 60 s or this, whichever is longer).
+        "timeout": env_float("PERSONAMCP_SQLITE_TIMEOUT", 20.0, minimum=0.1),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
