@@ -7,12 +7,10 @@ table's generic not-found row (-32007 / HTTP 404), like a missing lorebook.
 from personamcp.exceptions import NotFound, ValidationFailed
 
 
-class GoalNotFound(NotFound):
-    default_message = "goal not found"
+class GoalNotFound(NotFound, message="goal not found"): ...
 
 
-class TriggerNotFound(NotFound):
-    default_message = "trigger not found"
+class TriggerNotFound(NotFound, message="trigger not found"): ...
 
 
 __all__ = ["GoalNotFound", "TriggerNotFound", "ValidationFailed"]

@@ -111,8 +111,11 @@ class Provider(abc.ABC):
         hints: dict | None = None,
     ) -> str:
         """The whole reply as one string."""
-        stream = self.stream(messages, max_tokens=max_tokens, temperature=temperature, hints=hints)
-        return "".join(stream)
+        return self.answer(Request(messages, None, max_tokens, temperature, hints or {}, []))
+
+    def answer(self, request: Request) -> str:
+        """``complete`` of one backend; by default its streamed reply, joined."""
+        return "".join(self.open(request))
 
     def available(self) -> bool:
         return True

@@ -7,7 +7,6 @@ go to the log, under the request's correlation id, which ``data.correlation_id``
 
 from __future__ import annotations
 
-from personamcp.errors import register_error
 from personamcp.exceptions import DomainError
 from personamcp.logging import correlation_id
 
@@ -21,11 +20,7 @@ class LLMError(DomainError):
         super().__init__(message, data={**extra, **(data or {})})
 
 
-@register_error(-32010, 503)
-class LLMUnavailable(LLMError):
-    default_message = "LLM backend unavailable"
+class LLMUnavailable(LLMError, code=-32010, status=503, message="LLM backend unavailable"): ...
 
 
-@register_error(-32011, 504)
-class LLMTimeout(LLMError):
-    default_message = "LLM backend timeout"
+class LLMTimeout(LLMError, code=-32011, status=504, message="LLM backend timeout"): ...

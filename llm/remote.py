@@ -245,15 +245,10 @@ class RemoteProvider(Provider):
             raise LLMUnavailable(f"{self.name} backend stream ended before it was done")
         result.fill_usage(messages)
 
-    def complete(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        hints: dict | None = None,
-    ) -> str:
-        text, _ = self.complete_with_usage(messages, max_tokens=max_tokens, temperature=temperature)
+    def answer(self, request: Request) -> str:
+        text, _ = self.complete_with_usage(
+            request.messages, max_tokens=request.max_tokens, temperature=request.temperature
+        )
         return text
 
     def complete_with_usage(

@@ -7,8 +7,7 @@ PROTOCOL.md defines no code of its own for a missing lorebook: it is a plain ``N
 from personamcp.exceptions import NotFound, ValidationFailed
 
 
-class LorebookNotFound(NotFound):
-    default_message = "lorebook not found"
+class LorebookNotFound(NotFound, message="lorebook not found"): ...
 
 
 __all__ = ["LorebookNotFound", "ValidationFailed"]

@@ -20,11 +20,10 @@ ERROR_TABLE: dict[type[exc.DomainError], tuple[int, int]] = {}
 def register_error(code: int, http_status: int):
     """Class decorator: an exception gets its row in the one table.
 
-    Each app declares its exceptions in ``<app>/exceptions.py``::
+    Each app declares its exceptions in ``<app>/exceptions.py``, the row in the class line
+    (``DomainError.__init_subclass__`` calls this)::
 
-        @register_error(-32005, 404)
-        class RoomNotFound(NotFound):
-            default_message = "room not found"
+        class RoomNotFound(NotFound, code=-32005, status=404, message="room not found"): ...
 
     The rule: one code, one class. A subclass that should answer with its parent's code does not
     register (lookup walks the MRO); registering a code another class already holds is an error

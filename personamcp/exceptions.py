@@ -1,9 +1,14 @@
 """The generic bases of every domain exception.
 
 Concrete exceptions live in each app's ``exceptions.py`` (``personas.exceptions.PersonaNotFound``,
-``memory.exceptions.MemoryNotFound``, ...) and register their JSON-RPC code and HTTP status with
-``personamcp.errors.register_error``. They are translated exactly once at each edge:
-``personamcp.errors`` is the one table, used by the RPC dispatcher and the REST exception handler.
+``memory.exceptions.MemoryNotFound``, ...), each declared in its class line::
+
+    class RoomNotFound(NotFound, code=-32005, status=404, message="room not found"): ...
+
+``message`` is the default message; ``code`` and ``status`` (JSON-RPC error code, HTTP status)
+give the class its row in ``personamcp.errors``, the one table (``register_error``), used by the
+RPC dispatcher and the REST exception handler; a class without them answers with its parent's.
+They are translated exactly once at each edge.
 """
 
 from __future__ import annotations
@@ -14,22 +19,29 @@ class DomainError(Exception):
 
     default_message = "error"
 
+    def __init_subclass__(
+        cls, *, code: int | None = None, status: int | None = None, message: str | None = None
+    ):
+        super().__init_subclass__()
+        if message is not None:
+            cls.default_message = message
+        if code is not None:
+            from personamcp.errors import register_error
+
+            register_error(code, status)(cls)
+
     def __init__(self, message: str | None = None, *, data: dict | None = None):
         self.message = message or self.default_message
         self.data = data or {}
         super().__init__(self.message)
 
 
-class NotFound(DomainError):
+class NotFound(DomainError, message="not found"):
     """Base of the apps' ``<Entity>NotFound``; each of those has its own code."""
 
-    default_message = "not found"
 
-
-class ValidationFailed(DomainError):
+class ValidationFailed(DomainError, message="invalid params"):
     """Bad input. ``errors`` is a list of ``{"field", "message"}``."""
-
-    default_message = "invalid params"
 
     def __init__(self, errors: list[dict] | dict, message: str | None = None):
         if isinstance(errors, dict):
@@ -38,29 +50,22 @@ class ValidationFailed(DomainError):
         super().__init__(message, data={"errors": errors})
 
 
-class Unauthenticated(DomainError):
-    default_message = "authentication required"
+class Unauthenticated(DomainError, message="authentication required"): ...
 
 
-class Forbidden(DomainError):
-    default_message = "forbidden"
+class Forbidden(DomainError, message="forbidden"): ...
 
 
-class RateLimited(DomainError):
-    default_message = "rate limited"
-
+class RateLimited(DomainError, message="rate limited"):
     def __init__(self, retry_after: float, message: str | None = None):
         self.retry_after = retry_after
         super().__init__(message, data={"retry_after": retry_after})
 
 
-class Busy(DomainError):
-    default_message = "this conversation is already generating a reply"
+class Busy(DomainError, message="this conversation is already generating a reply"): ...
 
 
-class Cancelled(DomainError):
-    default_message = "cancelled"
+class Cancelled(DomainError, message="cancelled"): ...
 
 
-class Conflict(DomainError):
-    default_message = "conflict"
+class Conflict(DomainError, message="conflict"): ...

@@ -1,9 +1,6 @@
 """Room domain exceptions."""
 
-from personamcp.errors import register_error
 from personamcp.exceptions import NotFound
 
 
-@register_error(-32005, 404)
-class RoomNotFound(NotFound):
-    default_message = "room not found"
+class RoomNotFound(NotFound, code=-32005, status=404, message="room not found"): ...
