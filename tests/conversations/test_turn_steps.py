@@ -144,3 +144,25 @@ def test_a_lock_of_a_live_process_still_means_busy(demo):
     conversation = services.conversation_get_or_start(persona=demo["alice"], participant="p-2")
     with services.conversation_turn_lock(str(conversation.id)), pytest.raises(Busy):
         services.conversation_send_message(persona=demo["alice"], content="me too", sender="p-2")
+
+
+def test_write_turn_stores_the_message_with_its_updates_in_one_statement_on_postgresql(demo):
+    from django.db import connection
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    state = new_turn(demo["alice"])
+    turn.prepare_turn(state)
+    conversation = Conversation.objects.filter(pk=state.conversation.pk)
+    reply = Message(conversation=state.conversation, role=Message.Role.ASSISTANT, content="hi")
+    with CaptureQueriesContext(connection) as queries:
+        turn.write_turn(
+            reply,
+            (Message.objects.filter(pk=state.user_message.pk), {"status": "complete"}),
+            (conversation, {"message_count": F("message_count") + 1}),
+        )
+    assert reply.pk and Message.objects.get(pk=reply.pk).content == "hi"
+    assert Message.objects.get(pk=state.user_message.pk).status == "complete"
+    assert conversation.get().message_count == 2
+    if connection.vendor == "postgresql":
+        assert len(queries.captured_queries) == 1  # one round trip, no BEGIN/COMMIT of its own
