@@ -209,27 +209,34 @@ def bridge_feed(
         return None  # another bot of the room feeds it
     room = room_get(room_id=str(bridge.room_id))
     token = _feeding.set((str(room.id), event_id))
-    deadline = time.monotonic() + BUSY_WAIT
     try:
-        while True:
-            try:
-                result = room_services.room_send(
-                    room=room,
-                    content=body,
-                    sender=sender,
-                    sender_name=sender_name,
-                    cancel_event=cancel_event,
-                )
-                break
-            except Busy:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        result = _when_free(
+            lambda: room_services.room_send(
+                room=room,
+                content=body,
+                sender=sender,
+                sender_name=sender_name,
+                cancel_event=cancel_event,
+            )
+        )
     finally:
         _feeding.reset(token)
     claim.line_id = result["line_id"]
     claim.save(update_fields=["line_id"])
     return result
+
+
+def _when_free(send):
+    """``send()``, tried again every 0.3 s while the room is busy with another turn, for up to
+    ``BUSY_WAIT`` seconds (then ``Busy`` is raised)."""
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            return send()
+        except Busy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 # --- room -> Matrix -------------------------------------------------------------------------
