@@ -90,16 +90,23 @@ def _diff(before: dict, after: dict) -> dict:
 
 
 def _write(instance, action: str, changes: dict) -> None:
+    entry = _entry(instance, action, changes)
+    if entry is not None:
+        entry.save()
+
+
+def _entry(instance, action: str, changes: dict):
+    """The unsaved ``AuditEntry`` of this change (None: not audited)."""
     from audit.models import AuditEntry
     from personamcp.logging import correlation_id
 
     label = _label(type(instance))
     actor = context.current()
     if label in SYSTEM_QUIET and actor.door in ("system", "task"):
-        return
+        return None
     cid = correlation_id.get()
     cid = "" if cid == "-" else cid
-    AuditEntry.objects.create(
+    return AuditEntry(
         **actor.describe(),
         action=action,
         object_type=label,
@@ -111,10 +118,15 @@ def _write(instance, action: str, changes: dict) -> None:
 
 
 def record_created(instances) -> None:
-    """Audit objects created with ``bulk_create`` (which sends no ``post_save``)."""
+    """Audit objects created with ``bulk_create`` (which sends no ``post_save``): their
+    entries are written in one INSERT."""
+    from audit.models import AuditEntry
+
+    entries = []
     for instance in instances:
         after = {k: v for k, v in _snapshot(instance).items() if v not in ("", None)}
-        _write(instance, "create", _diff({}, after))
+        entries.append(_entry(instance, "create", _diff({}, after)))
+    AuditEntry.objects.bulk_create([e for e in entries if e is not None])
 
 
 def _pre_save(sender, instance, raw=False, **kwargs) -> None:

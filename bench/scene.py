@@ -4,14 +4,16 @@
                                     [--modes embedded,scaled]
 
 For each runtime mode a child process gets a fresh database (embedded: SQLite + in-process
-jobs; scaled: PostgreSQL/pgvector + Redis from ``scripts/services.py up``) and a fake Ollama
-server on 127.0.0.1 (``tests/conversations/fakes.py``) that answers at once. For each room
-size it builds a spatial room of that many personas spread over a 40 x 40 m floor (hearing
-radius 10 m) with ``--participants`` participants, and for ``--rounds`` rounds:
+jobs; scaled: PostgreSQL/pgvector + Redis from ``scripts/services.py up``, database
+``bench_scene``, Redis db ``BENCH_REDIS_DB``) and a fake Ollama server on 127.0.0.1
+(``tests/conversations/fakes.py``) that answers at once. For each room size it builds a
+spatial room of that many personas spread over a 40 x 40 m floor (hearing radius 10 m) with
+``--participants`` participants, and for ``--rounds`` rounds:
 
 - moves a random participant (``scene_move``) and reports a ``world.event`` where it stands:
   p50/p99 of the whole call (who is in range, appraisal, one embedding batch, one
-  transaction writing each perceiver's memory, mood, relationship and perception);
+  transaction writing all perceivers' memories, moods, relationships and perceptions in a
+  fixed number of queries);
 - that participant says a line (``room_send``, policy ``natural``, one persona in range
   answers through the full turn pipeline with the instant LLM): p50/p99 of the whole call,
   and of the routing alone (positions read in one query, who is in range, who answers).
@@ -157,7 +159,7 @@ def run_mode(mode: str, sizes: list[int], participants: int, rounds: int) -> dic
     env["PERSONAMCP_VAR_DIR"] = tempfile.mkdtemp(prefix=f"bench-scene-{mode}-")
     env["EMBEDDING_CACHE_DIR"] = str(ROOT / "var" / "models")
     if mode == "scaled":
-        env.update(scaled_env())  # a fresh PostgreSQL database and a Redis db
+        env.update(scaled_env("bench_scene"))  # a fresh PostgreSQL database and a Redis db
     args = ["--child", mode, "--sizes", ",".join(map(str, sizes)),
             "--participants", str(participants), "--rounds", str(rounds)]  # fmt: skip
     proc = subprocess.run(

@@ -247,7 +247,9 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
     return {"mode": mode, "database": settings.DATABASES["default"]["ENGINE"], "sizes": results}
 
 
-def scaled_env() -> dict:
+def scaled_env(database: str = "bench_turn") -> dict:
+    """Scaled-mode variables with a fresh PostgreSQL database ``database`` (one per bench, so
+    two benches can run at once) and the Redis db ``BENCH_REDIS_DB``."""
     out = subprocess.run(
         [sys.executable, "scripts/services.py", "up"],
         cwd=ROOT,
@@ -264,9 +266,9 @@ def scaled_env() -> dict:
 
     base = env["DATABASE_URL"]
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS bench_turn WITH (FORCE)")
-        conn.execute("CREATE DATABASE bench_turn")
-    env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/bench_turn"
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + database
     redis_db = os.environ.get("BENCH_REDIS_DB", "14")  # a database of its own (it is purged)
     env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/" + redis_db
     return env

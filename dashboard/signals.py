@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dashboard.models import StateSample
 from personas.models import PersonaState
+from personas.signals import states_updated
 
 KEEP_DAYS = 90
 
@@ -31,4 +32,22 @@ def record_state_sample(sender, instance: PersonaState, raw: bool = False, **kwa
     if now.minute == 0:
         StateSample.objects.filter(
             persona_id=instance.persona_id, at__lt=now - timedelta(days=KEEP_DAYS)
+        ).delete()
+
+
+@receiver(states_updated, sender=PersonaState, dispatch_uid="dashboard_state_samples")
+def record_state_samples(sender, states: list[PersonaState], **kwargs) -> None:
+    """One sample per state of a bulk update, in one INSERT (pruned as above)."""
+    now = timezone.now()
+    StateSample.objects.bulk_create(
+        [
+            StateSample(
+                persona_id=s.persona_id, at=now, mood=s.mood, energy=s.energy, emotion=s.emotion
+            )
+            for s in states
+        ]
+    )
+    if now.minute == 0:
+        StateSample.objects.filter(
+            persona_id__in=[s.persona_id for s in states], at__lt=now - timedelta(days=KEEP_DAYS)
         ).delete()

@@ -80,3 +80,9 @@ def trigger_list(
 def triggers_armed(*, persona: Persona) -> list[Trigger]:
     """The persona's enabled triggers (one query; the turn's hot path)."""
     return list(Trigger.objects.filter(persona=persona, enabled=True).order_by("created_at", "id"))
+
+
+def personas_with_armed_triggers(*, personas: list[Persona]) -> set:
+    """The ids of those of ``personas`` that have an enabled trigger (one query)."""
+    armed = Trigger.objects.filter(persona__in=personas, enabled=True)
+    return set(armed.order_by().values_list("persona_id", flat=True).distinct())

@@ -16,7 +16,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Value
+from django.db.models import Case, Count, F, FloatField, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -384,6 +384,11 @@ def _record_stored(persona: Persona, memories: list[Memory], to_supersede) -> Me
     """Step 5b: the index revision and reflection budget, and the superseded facts marked."""
     accumulated = sum(m.importance for m in memories if m.kind != Memory.Kind.REFLECTION)
     state = _bump(persona.id, layout=False, importance=accumulated)
+    _mark_superseded(persona, memories, to_supersede)
+    return state
+
+
+def _mark_superseded(persona: Persona, memories: list[Memory], to_supersede) -> None:
     for i, older in to_supersede:
         Memory.objects.filter(id__in=older, superseded=False).update(
             superseded=True, superseded_by=memories[i]
@@ -391,7 +396,53 @@ def _record_stored(persona: Persona, memories: list[Memory], to_supersede) -> Me
         log.info("memory %s supersedes facts %s", memories[i].id, older)
     if to_supersede:
         _bump(persona.id, layout=True)
-    return state
+
+
+def memory_store_each(*, entries: list[tuple[Persona, dict]]) -> list[Memory]:
+    """One memory for each of several personas (a world event's perceivers), in one write.
+
+    Each entry is ``(persona, item)``, the item as in ``memory_store_many``. The same steps as
+    there, but the rows of all personas go into one INSERT and their index revisions and
+    reflection budgets (``MemoryIndexState``) are bumped in one UPDATE; a reflection is
+    queued for each persona whose budget is full; ``memory.created`` for each memory.
+    """
+    cleaned = _validate_items([item for _, item in entries])
+    if not cleaned:
+        return []
+    _embed_missing(cleaned)
+    personas = [persona for persona, _ in entries]
+    supersede = [_facts_superseded(p, [c]) for p, c in zip(personas, cleaned, strict=True)]
+    objects = [_build_rows(p, [c])[0] for p, c in zip(personas, cleaned, strict=True)]
+    with transaction.atomic():
+        memories = _insert(objects)
+        states = _bump_each(memories)
+        for persona, memory, older in zip(personas, memories, supersede, strict=True):
+            _mark_superseded(persona, [memory], older)
+            _publish(memory, persona)
+        for persona in {p.id: p for p in personas}.values():
+            _maybe_queue_reflection(persona, states[persona.id])
+        _queue_rescoring(memories)
+    return memories
+
+
+def _bump_each(memories: list[Memory]) -> dict:
+    """``_bump`` (no layout change) for the personas of these new memories, in one UPDATE;
+    ``{persona id: MemoryIndexState}`` after it."""
+    gained: dict = {}
+    for m in memories:
+        extra = m.importance if m.kind != Memory.Kind.REFLECTION else 0.0
+        gained[m.persona_id] = gained.get(m.persona_id, 0.0) + extra
+    MemoryIndexState.objects.bulk_create(
+        [MemoryIndexState(persona_id=pid) for pid in gained], ignore_conflicts=True
+    )
+    per_persona = [When(persona_id=pid, then=Value(float(v))) for pid, v in gained.items()]
+    rows = MemoryIndexState.objects.filter(persona_id__in=list(gained))
+    rows.update(
+        revision=F("revision") + 1,
+        importance_since_reflection=F("importance_since_reflection")
+        + Case(*per_persona, default=Value(0.0), output_field=FloatField()),
+    )
+    return {state.persona_id: state for state in rows}
 
 
 def _queue_rescoring(memories: list[Memory]) -> None:

@@ -27,6 +27,7 @@ import uuid
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from personamcp.pagination import paginate
@@ -195,24 +196,85 @@ def relationship_record_interaction(
         except IntegrityError:  # created concurrently by another turn; lock that row below
             pass
         rel = Relationship.objects.select_for_update().get(persona=persona, other_id=other_id)
-        for axis, step in STEP.items():
-            setattr(rel, axis, round(_move(getattr(rel, axis), quality, step), 4))
-        rel.familiarity = round(
-            min(1.0, rel.familiarity + FAMILIARITY_STEP * (1.0 - rel.familiarity)), 4
-        )
-        rel.interactions += 1
-        rel.last_interaction_at = timezone.now()
-        if other_name and other_name != rel.other_name:
-            rel.other_name = other_name[:255]
-        if context:
-            stamp = rel.last_interaction_at.strftime("%Y-%m-%d %H:%M")
-            rel.notes = (rel.notes + f"\n[{stamp}] {context}").strip()[-4000:]
-        rel.stage = relationship_stage(
-            affinity=rel.affinity,
-            trust=rel.trust,
-            respect=rel.respect,
-            familiarity=rel.familiarity,
-            interactions=rel.interactions,
-        )
+        _interact(rel, quality, other_name=other_name, context=context, now=timezone.now())
         rel.save()
     return rel
+
+
+def _interact(rel: Relationship, quality: float, *, other_name: str, context: str, now) -> None:
+    """One interaction of quality -1..1 moves the axes and re-derives the stage (unsaved)."""
+    for axis, step in STEP.items():
+        setattr(rel, axis, round(_move(getattr(rel, axis), quality, step), 4))
+    rel.familiarity = round(
+        min(1.0, rel.familiarity + FAMILIARITY_STEP * (1.0 - rel.familiarity)), 4
+    )
+    rel.interactions += 1
+    rel.last_interaction_at = now
+    if other_name and other_name != rel.other_name:
+        rel.other_name = other_name[:255]
+    if context:
+        stamp = rel.last_interaction_at.strftime("%Y-%m-%d %H:%M")
+        rel.notes = (rel.notes + f"\n[{stamp}] {context}").strip()[-4000:]
+    rel.stage = relationship_stage(
+        affinity=rel.affinity,
+        trust=rel.trust,
+        respect=rel.respect,
+        familiarity=rel.familiarity,
+        interactions=rel.interactions,
+    )
+
+
+INTERACTION_FIELDS = [
+    "affinity", "trust", "respect", "familiarity", "interactions", "last_interaction_at",
+    "other_name", "notes", "stage", "updated_at",
+]  # fmt: skip
+
+
+def relationship_record_interactions(
+    *,
+    qualities: dict[Persona, float],
+    other_id: str,
+    other_kind: str,
+    other_name: str = "",
+    context: str = "",
+) -> dict:
+    """``relationship_record_interaction`` for several personas' relationships with the same
+    ``other_id`` at once (a world event's perceivers): the missing rows are created in one
+    query, all are read and locked in one, written in one UPDATE; ``relationship.changed`` is
+    published for each (as a save would). Returns ``{persona id: Relationship}``; call
+    inside a transaction."""
+    if not qualities:
+        return {}
+    if other_kind == Relationship.OtherKind.PARTICIPANT:
+        speaker = _persona_by_uuid(other_id)  # a persona's UUID is that persona
+        if speaker is not None:
+            other_kind = Relationship.OtherKind.PERSONA
+            other_name = other_name or speaker.name
+    personas = list(qualities)
+    Relationship.objects.bulk_create(
+        [
+            Relationship(
+                persona=p, other_id=other_id, other_kind=other_kind, other_name=other_name[:255]
+            )
+            for p in personas
+        ],
+        ignore_conflicts=True,
+    )
+    locked = Relationship.objects.select_for_update().filter(
+        persona__in=personas, other_id=other_id
+    )
+    rels = {r.persona_id: r for r in locked}
+    now = timezone.now()
+    for persona, quality in qualities.items():
+        rel = rels[persona.id]
+        rel.persona = persona  # the signal receivers read it; no query
+        quality = max(-1.0, min(1.0, float(quality)))
+        _interact(rel, quality, other_name=other_name, context=context, now=now)
+        rel.updated_at = now
+    Relationship.objects.bulk_update(list(rels.values()), INTERACTION_FIELDS)
+    for rel in rels.values():
+        post_save.send(
+            sender=Relationship, instance=rel, created=False,
+            update_fields=frozenset(INTERACTION_FIELDS), raw=False, using=rel._state.db,
+        )  # fmt: skip
+    return rels

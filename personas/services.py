@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from personamcp.exceptions import ValidationFailed
@@ -163,19 +165,59 @@ def persona_delete(*, persona: Persona) -> str:
 def persona_state_update(*, persona: Persona, **changes: float | str) -> PersonaState:
     """Set mood/emotion/energy/social_battery/stress; values are clamped to their ranges."""
     state, _ = PersonaState.objects.select_for_update().get_or_create(persona=persona)
-    ranges = {"mood": (-1.0, 1.0), "energy": (0, 1), "social_battery": (0, 1), "stress": (0, 1)}
+    fields = _set_state(state, changes)
+    state.save(update_fields=[*fields, "updated_at"])
+    return state
+
+
+STATE_RANGES = {"mood": (-1.0, 1.0), "energy": (0, 1), "social_battery": (0, 1), "stress": (0, 1)}
+
+
+def _set_state(state: PersonaState, changes: dict) -> list[str]:
+    """Set the changed fields on ``state`` (clamped); returns their names."""
     fields = []
     for key, value in changes.items():
         if key == "emotion":
             state.emotion = str(value)[:32]
-        elif key in ranges:
-            low, high = ranges[key]
+        elif key in STATE_RANGES:
+            low, high = STATE_RANGES[key]
             setattr(state, key, max(low, min(high, float(value))))
         else:
             raise ValidationFailed([{"field": key, "message": "unknown field"}])
         fields.append(key)
-    state.save(update_fields=[*fields, "updated_at"])
-    return state
+    return fields
+
+
+def persona_state_update_many(
+    *, personas: list[Persona], change: Callable[[Persona, PersonaState], dict]
+) -> dict:
+    """``persona_state_update`` for several personas at once: their rows are read and locked
+    in one query (missing ones created in one), ``change(persona, current state)`` gives each
+    one's new values, all are written in one UPDATE and ``states_updated`` is sent (a save's
+    post_save receivers, in bulk: ``persona.state_changed`` for each, dashboard samples). Returns ``{persona id: PersonaState}``; call inside a
+    transaction."""
+    if not personas:
+        return {}
+    locked = PersonaState.objects.select_for_update().filter(persona__in=personas)
+    states = {s.persona_id: s for s in locked}
+    missing = [PersonaState(persona=p) for p in personas if p.id not in states]
+    if missing:
+        PersonaState.objects.bulk_create(missing, ignore_conflicts=True)
+        created = locked.filter(persona__in=[s.persona_id for s in missing])
+        states.update({s.persona_id: s for s in created})
+    now = timezone.now()
+    fields: set[str] = set()
+    for persona in personas:
+        state = states[persona.id]
+        state.persona = persona  # the signal receivers read it; no query
+        fields.update(_set_state(state, change(persona, state)))
+        state.updated_at = now
+    rows = [states[p.id] for p in personas]
+    PersonaState.objects.bulk_update(rows, [*sorted(fields), "updated_at"])
+    from personas.signals import states_updated
+
+    states_updated.send(sender=PersonaState, states=rows)
+    return states
 
 
 def persona_import(

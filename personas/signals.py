@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from personamcp import events
 from personas.models import Persona, PersonaState, Relationship
@@ -35,6 +35,17 @@ def persona_saved(sender, instance: Persona, created: bool, **kwargs) -> None:
 @receiver(post_delete, sender=Persona, dispatch_uid="persona_deleted")
 def persona_deleted(sender, instance: Persona, **kwargs) -> None:
     publish_persona_event(events.PERSONA_DELETED, instance, id=str(instance.id))
+
+
+# Sent by ``persona_state_update_many`` with ``states=[PersonaState, ...]`` after one bulk
+# UPDATE of several personas' states (which sends no post_save).
+states_updated = Signal()
+
+
+@receiver(states_updated, sender=PersonaState, dispatch_uid="persona_states_updated")
+def persona_states_updated(sender, states: list[PersonaState], **kwargs) -> None:
+    for state in states:
+        persona_state_saved(sender, state, created=False)
 
 
 @receiver(post_save, sender=PersonaState, dispatch_uid="persona_state_saved")

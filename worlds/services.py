@@ -9,11 +9,15 @@
 2. slow work, outside any transaction: each perceiver's account of the event is appraised
    (rules, or the LLM with ``MOOD_APPRAISAL=llm``: ``worlds.appraisal``) and embedded (one
    batch, each distinct text once);
-3. write, one short transaction: the ``WorldEvent``, and for each perceiver an episodic
-   memory in its own words, its new mood, the relationship with the actor and a
-   ``Perception``; a ``world.event`` event is published after commit.
+3. write, one short transaction: the ``WorldEvent``, and for all perceivers together (a
+   fixed number of queries, whatever their number): their episodic memories in their own
+   words (one INSERT, the memory index revisions bumped in one UPDATE), their new moods
+   (states locked in one query, written in one), their relationships with the actor (the
+   same) and their ``Perception`` rows (one INSERT); a ``world.event`` event is published
+   after commit.
 
-Then the persona's triggers may fire (the goals app); what fired is returned.
+Then the perceivers' triggers may fire (the goals app; one query finds who has any); what
+fired is returned.
 """
 
 from __future__ import annotations
@@ -195,8 +199,8 @@ def _feel_and_embed(perceivers: list[Perceiver], *, event_type: str) -> None:
         p.vector = vectors[p.text]
 
 
-def _new_state(persona: Persona, felt: EventAppraisal) -> dict:
-    state = PersonaState.objects.filter(persona=persona).first() or PersonaState(persona=persona)
+def _new_state(persona: Persona, state: PersonaState, felt: EventAppraisal) -> dict:
+    """The persona's mood after the event, from its current state (``next_state``)."""
     hours = (timezone.now() - state.updated_at).total_seconds() / 3600 if state.updated_at else 0.0
     change = next_state(
         state=state_dict(state),
@@ -215,53 +219,181 @@ def _new_state(persona: Persona, felt: EventAppraisal) -> dict:
     }
 
 
-def _record(
-    *, event: WorldEvent, p: Perceiver, actor: Actor, importance: float | None, room: Room | None
-) -> Perception:
-    """Phase 3, for one perceiver (inside the event's transaction)."""
-    from memory.services import memory_store
-    from personas.relationships import relationship_record_interaction
-    from personas.services import persona_state_update
+@dataclass(frozen=True)
+class Happening:
+    """What ``world_event`` was given, checked and resolved (phase 1's inputs)."""
 
-    memory = memory_store(
-        persona=p.persona,
-        content=p.text,
-        kind="episodic",
-        importance=importance if importance is not None else p.felt.importance,
-        about=actor.id,
-        source_persona=actor.persona if p.role != Perception.Role.ACTOR else None,
-        metadata={
-            "source": "world_event",
-            "event_id": str(event.id),
-            "event_type": event.type,
-            "role": p.role,
-            **({"room_id": str(room.id)} if room is not None else {}),
-        },
-        embedding=p.vector,
+    event_type: str
+    description: str
+    persona: Persona | None
+    room: Room | None
+    actor: Actor
+    target: str | None
+    point: Any
+    scene: Any
+    data: dict
+    importance: float | None
+
+
+def _happening(
+    *, event_type, description, persona, room, actor, target, position, data, importance
+) -> Happening:
+    """Check the input (``ValidationFailed`` naming the field), resolve the actor, and in a
+    spatial room place the event: at ``position`` (the actor moves there) or where the
+    actor stands."""
+    data = dict(data or {})
+    _check(
+        event_type=event_type, description=description, persona=persona, room=room,
+        position=position,
+    )  # fmt: skip
+    actor_ref = _resolve_actor(actor, data)
+    scene = spatial.scene_of(room) if room is not None else None
+    point = spatial.point_of(position)
+    if scene is not None and actor_ref.id:
+        if point is not None:
+            spatial.scene_set_position(room=room, entity_id=actor_ref.id, point=point)
+            scene.points[actor_ref.id] = point
+        else:
+            point = scene.where(actor_ref.id)
+    return Happening(
+        event_type=event_type.strip()[:64], description=description.strip(), persona=persona,
+        room=room, actor=actor_ref, target=target, point=point, scene=scene, data=data,
+        importance=importance,
+    )  # fmt: skip
+
+
+def _write_accounts(h: Happening, perceivers: list[Perceiver]) -> None:
+    """Each perceiver's account of the event, in its own words."""
+    target_name = _target_name(h.target, perceivers, h.data)
+    where = h.room.name if h.room is not None else ""
+    for p in perceivers:
+        p.text = _account(
+            p=p, event_type=h.event_type, description=h.description, actor=h.actor,
+            target=target_name, where=where,
+        )  # fmt: skip
+
+
+def _store_event(h: Happening) -> WorldEvent:
+    return WorldEvent.objects.create(
+        type=h.event_type,
+        description=h.description,
+        persona=h.persona,
+        room=h.room,
+        actor=h.actor.id[:255],
+        actor_kind=h.actor.kind,
+        actor_name=h.actor.name[:255],
+        target=(h.target or "")[:255],
+        position=spatial.as_position(h.point) if h.point is not None and h.scene else None,
+        data=h.data,
+        importance=h.importance,
     )
-    state = _new_state(p.persona, p.felt)
-    persona_state_update(persona=p.persona, **state)
-    if actor.id and p.role != Perception.Role.ACTOR:
-        p.relationship = relationship_record_interaction(
-            persona=p.persona,
-            other_id=actor.id,
-            other_kind=actor.kind,
-            other_name=actor.name,
-            quality=p.felt.quality,
-            context=f"{event.type}: {event.description}"[:300],
-        )
-    return Perception.objects.create(
-        event=event,
-        persona=p.persona,
-        role=p.role,
-        memory=memory,
-        distance=p.distance,
-        valence=p.felt.appraisal.valence,
-        arousal=p.felt.appraisal.arousal,
-        appraisal_method=p.felt.appraisal.method,
-        mood=state["mood"],
-        emotion=state["emotion"],
+
+
+def _store_memories(event: WorldEvent, h: Happening, perceivers: list[Perceiver]) -> list:
+    """Every perceiver's episodic memory of it, in one write (``memory_store_each``)."""
+    from memory.services import memory_store_each
+
+    room_meta = {"room_id": str(h.room.id)} if h.room is not None else {}
+    return memory_store_each(
+        entries=[
+            (
+                p.persona,
+                {
+                    "content": p.text,
+                    "kind": "episodic",
+                    "importance": h.importance if h.importance is not None else p.felt.importance,
+                    "about": h.actor.id,
+                    "source_persona": h.actor.persona if p.role != Perception.Role.ACTOR else None,
+                    "metadata": {
+                        "source": "world_event",
+                        "event_id": str(event.id),
+                        "event_type": event.type,
+                        "role": p.role,
+                        **room_meta,
+                    },
+                    "embedding": p.vector,
+                },
+            )
+            for p in perceivers
+        ]
     )
+
+
+def _store_moods(perceivers: list[Perceiver]) -> dict:
+    """Every perceiver's new mood, rows locked and written together; ``{persona id: state}``."""
+    from personas.services import persona_state_update_many
+
+    felt = {p.persona.id: p.felt for p in perceivers}
+    return persona_state_update_many(
+        personas=[p.persona for p in perceivers],
+        change=lambda persona, state: _new_state(persona, state, felt[persona.id]),
+    )
+
+
+def _store_relationships(event: WorldEvent, h: Happening, perceivers: list[Perceiver]) -> None:
+    """Every perceiver but the actor records the interaction with the actor (one write)."""
+    from personas.relationships import relationship_record_interactions
+
+    others = [p for p in perceivers if p.role != Perception.Role.ACTOR]
+    if not h.actor.id or not others:
+        return
+    rels = relationship_record_interactions(
+        qualities={p.persona: p.felt.quality for p in others},
+        other_id=h.actor.id,
+        other_kind=h.actor.kind,
+        other_name=h.actor.name,
+        context=f"{event.type}: {event.description}"[:300],
+    )
+    for p in others:
+        p.relationship = rels[p.persona.id]
+
+
+def _record(event: WorldEvent, h: Happening, perceivers: list[Perceiver]) -> None:
+    """Phase 3 (inside the event's transaction): memories, moods, relationships and
+    perceptions of all perceivers, a few queries whatever their number."""
+    memories = _store_memories(event, h, perceivers)
+    states = _store_moods(perceivers)
+    _store_relationships(event, h, perceivers)
+    perceptions = Perception.objects.bulk_create(
+        [
+            Perception(
+                event=event,
+                persona=p.persona,
+                role=p.role,
+                memory=memory,
+                distance=p.distance,
+                valence=p.felt.appraisal.valence,
+                arousal=p.felt.appraisal.arousal,
+                appraisal_method=p.felt.appraisal.method,
+                mood=states[p.persona.id].mood,
+                emotion=states[p.persona.id].emotion,
+            )
+            for p, memory in zip(perceivers, memories, strict=True)
+        ]
+    )
+    for p, perception in zip(perceivers, perceptions, strict=True):
+        p.result = _perception_data(p, perception)
+
+
+def _fire_triggers(event: WorldEvent, h: Happening, perceivers: list[Perceiver]) -> list[dict]:
+    """The perceivers' triggers on this event (the goals app), after the commit; one query
+    finds who has any."""
+    from goals.selectors import personas_with_armed_triggers
+    from goals.services import fire_event_triggers
+
+    armed = personas_with_armed_triggers(personas=[p.persona for p in perceivers])
+    fired: list[dict] = []
+    for p in perceivers:
+        if p.persona.id in armed:
+            fired += fire_event_triggers(
+                persona=p.persona,
+                event_type=h.event_type,
+                description=h.description,
+                actor=h.actor.id or None,
+                event_id=str(event.id),
+                mood=p.result.get("mood"),
+            )
+    return fired
 
 
 def world_event(
@@ -290,68 +422,21 @@ def world_event(
     timing: {total_ms}}``.
     """
     started = time.perf_counter()
-    data = dict(data or {})
-    _check(
+    h = _happening(
         event_type=event_type, description=description, persona=persona, room=room,
-        position=position,
+        actor=actor, target=target, position=position, data=data, importance=importance,
     )  # fmt: skip
-    event_type = event_type.strip()[:64]
-    actor_ref = _resolve_actor(actor, data)
-    scene = spatial.scene_of(room) if room is not None else None
-    point = spatial.point_of(position)
-    if scene is not None:
-        if point is not None and actor_ref.id:
-            spatial.scene_set_position(room=room, entity_id=actor_ref.id, point=point)
-            scene.points[actor_ref.id] = point
-        elif point is None and actor_ref.id:
-            point = scene.where(actor_ref.id)
     perceivers = _perceivers(
-        persona=persona, room=room, point=point, scene=scene, actor=actor_ref, target=target
+        persona=persona, room=room, point=h.point, scene=h.scene, actor=h.actor, target=target
     )
-    target_name = _target_name(target, perceivers, data)
-    where = room.name if room is not None else ""
-    for p in perceivers:
-        p.text = _account(
-            p=p, event_type=event_type, description=description.strip(), actor=actor_ref,
-            target=target_name, where=where,
-        )  # fmt: skip
-    _feel_and_embed(perceivers, event_type=event_type)
-
+    _write_accounts(h, perceivers)
+    _feel_and_embed(perceivers, event_type=h.event_type)
     with transaction.atomic():
-        event = WorldEvent.objects.create(
-            type=event_type,
-            description=description.strip(),
-            persona=persona,
-            room=room,
-            actor=actor_ref.id[:255],
-            actor_kind=actor_ref.kind,
-            actor_name=actor_ref.name[:255],
-            target=(target or "")[:255],
-            position=spatial.as_position(point) if point is not None and scene else None,
-            data=data,
-            importance=importance,
-        )
-        for p in perceivers:
-            perception = _record(
-                event=event, p=p, actor=actor_ref, importance=importance, room=room
-            )
-            p.result = _perception_data(p, perception)
+        event = _store_event(h)
+        if perceivers:
+            _record(event, h, perceivers)
         _publish(event, perceivers, room=room, persona=persona)
-
-    # The persona's triggers on this event (the goals app) fire here, after the commit.
-    from goals.services import fire_event_triggers
-
-    triggers_fired: list[dict] = []
-    for p in perceivers:
-        triggers_fired += fire_event_triggers(
-            persona=p.persona,
-            event_type=event_type,
-            description=description.strip(),
-            actor=actor_ref.id or None,
-            event_id=str(event.id),
-            mood=p.result.get("mood"),
-        )
-
+    triggers_fired = _fire_triggers(event, h, perceivers) if perceivers else []
     return {
         "event_id": str(event.id),
         "type": event.type,
