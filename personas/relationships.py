@@ -260,8 +260,10 @@ def relationship_record_interactions(
         ],
         ignore_conflicts=True,
     )
-    locked = Relationship.objects.select_for_update().filter(
-        persona__in=personas, other_id=other_id
+    locked = (  # in one order, so two events with the same perceivers cannot deadlock
+        Relationship.objects.select_for_update()
+        .filter(persona__in=personas, other_id=other_id)
+        .order_by("persona")
     )
     rels = {r.persona_id: r for r in locked}
     now = timezone.now()

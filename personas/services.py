@@ -198,7 +198,10 @@ def persona_state_update_many(
     transaction."""
     if not personas:
         return {}
-    locked = PersonaState.objects.select_for_update().filter(persona__in=personas)
+    # Locked in one order, so two events with the same perceivers cannot deadlock.
+    locked = (
+        PersonaState.objects.select_for_update().filter(persona__in=personas).order_by("persona")
+    )
     states = {s.persona_id: s for s in locked}
     missing = [PersonaState(persona=p) for p in personas if p.id not in states]
     if missing:
