@@ -1,20 +1,22 @@
 """Benchmark of memory retrieval on both backends (SQLite in-process index, PostgreSQL HNSW).
 
     .venv/bin/python bench/memory_search.py [--sizes 10000,100000] [--backends sqlite,postgres]
-                                            [--queries 200]
+                                            [--queries 200] [--ef 64,128,256] [--data hard|real]
 
 For each backend and size it loads that many memories for one persona, then reports:
 
 - ``memory_search`` latency p50/p99, split into embedding the query (real model) and retrieval
-  (candidates + rescoring + the access-time UPDATE);
-- recall@10 of the approximate candidate search (faiss HNSW on SQLite, pgvector HNSW on PostgreSQL) against
-  exact cosine search;
+  (candidates + rescoring + recording the access);
+- recall@10 of the approximate candidate search (faiss HNSW on SQLite, pgvector HNSW on
+  PostgreSQL) against exact cosine search, the exact numpy top-10 (the floor) measured in the
+  same run, and with ``--ef`` the same at other search breadths;
 - ingest throughput of ``memory_store_many`` with real text (embedding included).
 
 Real sentences are embedded for the ingest figure and for the queries. To load 100k memories
-quickly, the bulk rows get synthetic vectors: real sentence embeddings plus noise, normalised,
-so they cluster by topic like real memories do. PostgreSQL comes from ``scripts/services.py``
-(a separate ``personamcp_bench`` database); SQLite is a file under ``var/bench/``.
+quickly, the bulk rows get synthetic vectors around real sentence embeddings (``synthetic()``:
+``hard`` near-duplicates by default, ``real``-shaped noise with ``--data real``). PostgreSQL
+comes from ``scripts/services.py`` (a separate database, ``BENCH_PG_DB`` or
+``personamcp_bench``); SQLite is a file under ``var/bench/``.
 """
 
 from __future__ import annotations
