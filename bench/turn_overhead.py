@@ -327,8 +327,9 @@ def print_table(report: dict) -> None:
         cells = [f"{row[c]['p50']:>9.2f} / {row[c]['p99']:>9.2f}" for c in cols]
         print(f"{int(size):>9} " + " ".join(f"{c:>22}" for c in cells))
     print(
-        "(each cell: p50 / p99 in ms; platform = total - LLM time; other = lock, conversation,"
-        " state and relationship lookups)"
+        "(each cell: p50 / p99 in ms; platform = total - LLM time; other = platform - the"
+        " four parts: lock, conversation, state and relationship lookups, less the time the"
+        " embedding overlapped with them, so it can be negative)"
     )
 
 
