@@ -122,3 +122,22 @@ def test_through_a_door_every_memory_is_audited_and_the_count_still_does_not_gro
     finally:
         actor.reset(token)
     assert counts[2] == counts[8], counts
+
+
+def test_a_perceiver_whose_reflection_budget_is_full_gets_a_reflection_queued(
+    crowd, settings, monkeypatch
+):
+    from memory import services as memory_services
+
+    settings.MEMORY = {**settings.MEMORY, "REFLECTION_THRESHOLD": 0.01}
+    queued = []
+    monkeypatch.setattr(
+        memory_services.jobs, "enqueue", lambda task, *args: queued.append((task.__name__, args))
+    )
+    room, cast = crowd(3)
+    world_event(**_event(room, 3, "player-1"))
+    assert sorted(args[0] for name, args in queued if name == "reflect_task") == sorted(
+        str(p.id) for p in cast
+    )
+    states = MemoryIndexState.objects.filter(persona__in=cast)
+    assert all(s.reflection_queued_at is not None for s in states) and len(states) == 3
