@@ -100,10 +100,20 @@ async def call(ws, req_id, method, params, stats: Stats) -> dict | None:
             stats.chunks += 1
 
 
+async def connect(url, headers, stats: Stats, **options):
+    """A socket, or None with the refusal counted (daphne rejects a handshake with 403 when
+    the application does not accept it within its connect timeout, 5 s, on a saturated box)."""
+    try:
+        return await websockets.connect(url, additional_headers=headers, **KEEPALIVE, **options)
+    except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
+        stats.errors.append(f"connect: {exc!r}")
+        return None
+
+
 async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats, least: int = 0) -> None:
-    async with websockets.connect(
-        url, additional_headers=headers, max_size=None, **KEEPALIVE
-    ) as ws:
+    if (ws := await connect(url, headers, stats, max_size=None)) is None:
+        return
+    async with ws:
         i = 0
         while time.perf_counter() < stop_at or i < least:
             i += 1
@@ -119,7 +129,9 @@ async def turn_loop(url, headers, n: int, stop_at: float, stats: Stats, least: i
 
 
 async def get_loop(url, headers, stop_at: float, stats: Stats) -> None:
-    async with websockets.connect(url, additional_headers=headers, **KEEPALIVE) as ws:
+    if (ws := await connect(url, headers, stats)) is None:
+        return
+    async with ws:
         i = 0
         while time.perf_counter() < stop_at:
             i += 1
