@@ -96,12 +96,14 @@ def flush() -> int:
     if not batch:
         return 0
     from memory.models import Memory
+    from personamcp.db import lock_in_order
 
     groups: dict[tuple[int, datetime], list[int]] = defaultdict(list)
     for pk, (count, moment) in batch.items():
         groups[count, moment].append(pk)
     try:
         with transaction.atomic():
+            lock_in_order(Memory.objects.filter(id__in=list(batch)))  # see personamcp.db
             for (count, moment), ids in groups.items():
                 Memory.objects.filter(id__in=ids).update(
                     last_accessed_at=moment, access_count=F("access_count") + count

@@ -24,6 +24,7 @@ from audit.signals import record_created as audit_created
 from memory.importance import importance_heuristic, llm_configured
 from memory.models import Memory, MemoryIndexState
 from personamcp import events, jobs
+from personamcp.db import lock_in_order
 from personamcp.exceptions import ValidationFailed
 from personas.models import Persona
 from personas.signals import publish_persona_item_event
@@ -389,6 +390,8 @@ def _record_stored(persona: Persona, memories: list[Memory], to_supersede) -> Me
 
 
 def _mark_superseded(persona: Persona, memories: list[Memory], to_supersede) -> None:
+    if to_supersede:  # rows in one order, as access.flush does (no deadlock between them)
+        lock_in_order(Memory.objects.filter(id__in=[pk for _, ids in to_supersede for pk in ids]))
     for i, older in to_supersede:
         Memory.objects.filter(id__in=older, superseded=False).update(
             superseded=True, superseded_by=memories[i]

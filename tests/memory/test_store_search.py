@@ -93,7 +93,8 @@ def test_search_records_access_and_the_batch_lands_after_the_call(
     assert again[0].memory.access_count == 2
     assert again[0].scores["recency"] == pytest.approx(1.0, abs=1e-3)
     memory_search(persona=alice, query="blacksmith", limit=1, touch=False)
-    with connection.execute_wrapper(spy), django_assert_max_num_queries(3):
+    # PostgreSQL: the rows are locked first, in id order (personamcp.db.lock_in_order).
+    with connection.execute_wrapper(spy), django_assert_max_num_queries(4):
         assert access.flush() == 1  # one row, one UPDATE for both accesses
     assert len(updates) == 1
     kept.refresh_from_db()
