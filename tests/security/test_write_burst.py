@@ -103,10 +103,12 @@ def test_a_burst_of_concurrent_writers_loses_nothing(live_server_proc, make_key,
         _settles(server, baseline)
     else:
         # PostgreSQL and Redis connections are kept for reuse (one per worker thread at most,
-        # DATABASE_CONN_MAX_AGE; redis-py's pools): a second burst reuses them, adds none.
-        after_first = _settles(server, _fds(server.proc.pid), 5)
+        # DATABASE_CONN_MAX_AGE; redis-py's pools): a second burst reuses them. Its peak of
+        # concurrent calls may be a little higher (a pool grew by 20 once); a descriptor kept
+        # per request would be 300 more.
+        after_first = _settles(server, _fds(server.proc.pid), wait=5)
         _check(asyncio.run(_burst(server.ws, key, 2)), 2, server)
-        _settles(server, after_first)
+        _settles(server, after_first, slack=CLIENTS // 2)
 
 
 def _check(replies: list[dict], round_: int, server) -> None:
@@ -131,12 +133,12 @@ def _check(replies: list[dict], round_: int, server) -> None:
     assert "Traceback" not in server.log()
 
 
-def _settles(server, baseline: list[str], wait: float = 30.0) -> list[str]:
-    """Wait until the server has at most a few descriptors more than ``baseline``."""
+def _settles(server, baseline: list[str], wait: float = 30.0, slack: int = 8) -> list[str]:
+    """Wait until the server has at most ``slack`` descriptors more than ``baseline``."""
 
     def settled():
         now = _fds(server.proc.pid)
-        return now if len(now) <= len(baseline) + 8 else None
+        return now if len(now) <= len(baseline) + slack else None
 
     try:
         return eventually(settled, timeout=wait, interval=0.5)
