@@ -107,40 +107,57 @@ def _counter_store() -> BaseCache:
     return caches.create_connection("default")
 
 
-def _count_hit(key: str, timeout: int) -> int:
-    """Add one to the counter ``key`` in the cache and return the new value.
+def _count_hit(key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+    """Add one to the counter ``key`` in the cache; return its new value and the value of the
+    counter ``previous_key`` (0 when there is none).
 
-    Redis: one ``INCR`` (plus ``EXPIRE`` on the first hit of a window), atomic across processes.
-    Other caches: ``incr`` first because the counter usually exists already, ``add`` otherwise.
+    Redis: ``INCR`` and ``GET`` in one round trip (plus ``EXPIRE`` on the first hit of a
+    window), atomic across processes. Other caches: ``incr`` first because the counter usually
+    exists already, ``add`` otherwise.
     """
     store = _counter_store()
     if isinstance(store, RedisCache):
         cache_key = store.make_and_validate_key(key)
         client = store._cache.get_client(cache_key, write=True)
-        count = client.incr(cache_key)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(cache_key)
+        pipe.get(store.make_and_validate_key(previous_key))
+        count, previous = pipe.execute()
         if count == 1:
             client.expire(cache_key, timeout)
-        return count
+        return count, int(previous or 0)
+    previous = int(store.get(previous_key) or 0)
     try:
-        return store.incr(key)
+        return store.incr(key), previous
     except ValueError:
         if store.add(key, 1, timeout=timeout):
-            return 1
-        return store.incr(key)
+            return 1, previous
+        return store.incr(key), previous
 
 
 def rate_limit(principal: Principal, *, per_minute: int | None = None) -> None:
-    """Fixed one-minute window per key, counted in the cache (Redis: across processes).
+    """A sliding one-minute window per key, counted in the cache (Redis: across processes).
 
-    Raises ``RateLimited`` (-32029 / HTTP 429) with ``retry_after`` seconds until the window
-    ends.
+    The hits of the current minute plus those of the minute before, weighted by how much of
+    it still lies within the last 60 seconds, must stay within the limit: a burst across a
+    minute boundary is not let through twice. A refused request is not counted. Raises
+    ``RateLimited`` (-32029 / HTTP 429) with ``retry_after``, the seconds until a request
+    would be accepted.
     """
     limit = per_minute or settings.PERSONAMCP["RATE_LIMIT_PER_MINUTE"]
-    now = time.time()
-    count = _count_hit(f"rl:{principal.rate_key}:{int(now // 60)}", 65)
-    if count > limit:
-        retry_after = round(60 - (now % 60), 1) or 0.1
-        raise RateLimited(retry_after, f"rate limit of {limit} requests per minute exceeded")
+    window, elapsed = divmod(time.time(), 60)
+    key = f"rl:{principal.rate_key}:{int(window)}"
+    count, previous = _count_hit(key, f"rl:{principal.rate_key}:{int(window) - 1}", 125)
+    if count <= limit and previous * (1 - elapsed / 60) + count <= limit:
+        return
+    _counter_store().decr(key)
+    if count > limit:  # this minute alone is full: the next one, once this share has slid
+        retry_after = 60 - elapsed + 60 / limit
+    else:  # once the previous minute's share is below what is left of the limit
+        retry_after = 60 * (1 - (limit - count) / previous) - elapsed
+    raise RateLimited(
+        round(max(retry_after, 0.1), 1), f"rate limit of {limit} requests per minute exceeded"
+    )
 
 
 class TooManyTurns(RateLimited):

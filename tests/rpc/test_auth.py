@@ -160,6 +160,37 @@ async def test_rate_limit_counts_in_the_shared_cache(rpc_connect, demo, make_key
     assert (await c.call("persona.list"))["error"]["code"] == -32029
 
 
+def test_rate_limit_slides_across_the_minute_boundary(make_key, monkeypatch):
+    """A burst at the end of one minute still counts at the start of the next: the window
+    slides, the previous minute weighted by the part of it still within the last 60 s. A
+    refused request is not counted, and ``retry_after`` is when one is accepted again."""
+    import types
+
+    from personamcp import auth
+    from personamcp.exceptions import RateLimited
+
+    principal = auth.principal_from_key(make_key("read"))
+    clock = [60 * 29_000_000 + 58.0]  # two seconds before a minute ends
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: clock[0]))
+    for _ in range(4):
+        auth.rate_limit(principal, per_minute=4)
+    with pytest.raises(RateLimited):  # this minute is full
+        auth.rate_limit(principal, per_minute=4)
+    clock[0] += 3  # one second into the next one: 4 x 59/60 of the last minute still count
+    for _ in range(2):
+        with pytest.raises(RateLimited) as caught:
+            auth.rate_limit(principal, per_minute=4)
+        # 4 x (1 - t/60) + 1 <= 4 from t = 15 s on
+        assert caught.value.data["retry_after"] == pytest.approx(14.0, abs=0.05)
+    clock[0] += 13.9
+    with pytest.raises(RateLimited):
+        auth.rate_limit(principal, per_minute=4)
+    clock[0] += 0.2
+    auth.rate_limit(principal, per_minute=4)
+    with pytest.raises(RateLimited):  # 4 x 44.9/60 + 2 > 4
+        auth.rate_limit(principal, per_minute=4)
+
+
 async def test_dev_mode_allows_anonymous_access(rpc_connect, demo, dev_mode):
     c = await rpc_connect()
     assert len((await c.result("persona.list"))["personas"]) == 4
