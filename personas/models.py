@@ -19,6 +19,15 @@ def _unit_check(field: str, low: float = 0.0) -> models.CheckConstraint:
     )
 
 
+class Party(models.TextChoices):
+    """Who someone is to a persona: another persona (its UUID as text is the id) or a
+    participant (a player, a Matrix user: the id as given). Relationships, room lines, scene
+    positions and world events all say it with these values."""
+
+    PERSONA = "persona"
+    PARTICIPANT = "participant"
+
+
 class Tag(models.Model):
     name = models.CharField(max_length=40, unique=True)
 
@@ -98,9 +107,7 @@ class Relationship(models.Model):
     them by ``personas.relationships.relationship_stage``.
     """
 
-    class OtherKind(models.TextChoices):
-        PERSONA = "persona"
-        PARTICIPANT = "participant"
+    OtherKind = Party
 
     class Stage(models.TextChoices):
         STRANGER = "stranger"

@@ -9,6 +9,8 @@ import uuid
 
 from django.db import models
 
+from personas.models import Party
+
 
 def persona_or_none(related_name: str, *, on_delete=models.CASCADE, **options):
     """The persona a row is about, when it is about one: a room line or a scene position is a
@@ -86,9 +88,7 @@ class RoomMember(models.Model):
 class RoomMessage(models.Model):
     """One line said in a room, by a participant or by a member persona."""
 
-    class SpeakerKind(models.TextChoices):
-        PARTICIPANT = "participant"
-        PERSONA = "persona"
+    SpeakerKind = Party
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="lines")
     speaker_kind = models.CharField(max_length=16, choices=SpeakerKind.choices)
@@ -118,9 +118,7 @@ class ScenePosition(models.Model):
     """Where a persona or a participant stands in a spatial room (same units as the room's
     ``hearing_radius``). One row per entity and room; the room's rows are read in one query."""
 
-    class EntityKind(models.TextChoices):
-        PERSONA = "persona"
-        PARTICIPANT = "participant"
+    EntityKind = Party
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="positions")
     entity_kind = models.CharField(max_length=16, choices=EntityKind.choices)

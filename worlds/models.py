@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 
+from personas.models import Party
 from rooms.models import persona_or_none
 
 
@@ -16,10 +17,7 @@ class WorldEvent(models.Model):
     was done to, as given (a persona's id or slug, or a participant id).
     """
 
-    class ActorKind(models.TextChoices):
-        NONE = ""
-        PERSONA = "persona"
-        PARTICIPANT = "participant"
+    ActorKind = Party  # blank: no actor
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=64)
@@ -32,9 +30,7 @@ class WorldEvent(models.Model):
         "rooms.Room", on_delete=models.CASCADE, null=True, blank=True, related_name="world_events"
     )
     actor = models.CharField(max_length=255, blank=True, default="")
-    actor_kind = models.CharField(
-        max_length=16, choices=ActorKind.choices, blank=True, default=ActorKind.NONE
-    )
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices, blank=True, default="")
     actor_name = models.CharField(max_length=255, blank=True, default="")
     target = models.CharField(max_length=255, blank=True, default="")
     position = models.JSONField(null=True, blank=True)  # {x, y, z} where it happened
