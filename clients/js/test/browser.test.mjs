@@ -103,6 +103,7 @@ test("headless Chromium: the ESM build streams a reply over the native WebSocket
     const exited = new Promise((resolve) => proc.once("exit", resolve));
     proc.kill();
     await exited;
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes may still be writing the profile for a moment
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 });
