@@ -125,15 +125,10 @@ class _CacheLock:
             return True
 
 
-@functools.cache
-def _redis_client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url)
-
-
 def _redis():
-    return _redis_client(settings.REDIS_URL)
+    from personamcp.cache import redis_client
+
+    return redis_client()
 
 
 def _redis_key(key: str) -> str:

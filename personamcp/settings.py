@@ -182,7 +182,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "personamcp.cache.RedisCache",  # one connection pool per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("PERSONAMCP_CACHE_PREFIX", "personamcp"),
         }
@@ -195,6 +195,10 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 # Embedded mode: no worker; personamcp.jobs runs tasks on an in-process thread pool.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# The server never waits for a background task's result. With results on, every `delay` also
+# subscribed the sending thread to the result's channel (one Redis pub/sub socket per thread
+# and one subscription per task, never read). A task whose result is read says so.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -420,7 +420,7 @@ def supervise(bot_queue: str) -> dict:
     from bots import tasks
 
     if SCALED:
-        return tasks.bot_supervise.apply_async(queue=bot_queue).get(timeout=60)
+        return tasks.bot_supervise.apply_async(queue=bot_queue, ignore_result=False).get(timeout=60)
     from bots import supervision
 
     return supervision.bot_supervise()

@@ -103,9 +103,10 @@ def test_a_burst_of_concurrent_writers_loses_nothing(live_server_proc, make_key,
         _settles(server, baseline)
     else:
         # PostgreSQL and Redis connections are kept for reuse (one per worker thread at most,
-        # DATABASE_CONN_MAX_AGE; redis-py's pools): a second burst reuses them. Its peak of
-        # concurrent calls may be a little higher (a pool grew by 20 once); a descriptor kept
-        # per request would be 300 more.
+        # DATABASE_CONN_MAX_AGE; one redis-py pool per process, personamcp/cache.py): a second
+        # burst reuses them. Its peak of concurrent calls may be a little higher; a descriptor
+        # kept per request would be 300 more. (Before the shared pool and ignored task results,
+        # each thread's own pool and result subscription once added 51 Redis sockets here.)
         after_first = _settles(server, _fds(server.proc.pid), wait=5)
         _check(asyncio.run(_burst(server.ws, key, 2)), 2, server)
         _settles(server, after_first, slack=CLIENTS // 2)
