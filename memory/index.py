@@ -485,3 +485,20 @@ def stats(persona_id: str) -> dict:
         "revision": entry.revision,
         "layout": entry.layout,
     }
+
+
+def held_bytes() -> tuple[int, int]:
+    """``(bytes, rows)`` the cache holds over all personas: the rows written (vectors, ids and
+    codes; unused capacity is untouched zero pages) and the HNSW graphs (their copy of the
+    vectors and the links). bench/soak.py counts it as data growth, not a leak."""
+    size = rows = 0
+    for entry in list(_entries.values()):
+        data, graph = entry.data, entry.graph
+        if data is not None:
+            size += data.n * sum(getattr(data, c)[:1].nbytes for c in COLUMNS)
+            rows += data.n
+        if graph is not None:
+            index, hnsw = graph.index, graph.index.hnsw
+            size += index.ntotal * index.d * 4 + hnsw.neighbors.size() * 4
+            size += hnsw.levels.size() * 4 + hnsw.offsets.size() * 8
+    return size, rows

@@ -2,11 +2,17 @@
 
 Scaled mode (``REDIS_URL``): ``task.delay`` onto the Celery broker, after commit.
 Embedded mode: the task runs on an in-process thread pool after commit, so that a reply does
-not wait for post-turn work, and periodic tasks run on an in-process scheduler thread. When
-``PERSONAMCP["MAX_PENDING_JOBS"]`` tasks are already queued or running (the pool cannot keep up
-with a saturated server), the committing thread waits for one to finish before queueing its
-own: the queue, and memory, stay bounded and the load slows down to what the background work
-sustains.
+not wait for post-turn work, and periodic tasks run on an in-process scheduler thread.
+
+Back-pressure (embedded mode): at most ``PERSONAMCP["MAX_PENDING_JOBS"]`` jobs are queued or
+running. A thread that commits one more (a request) waits for a slot, in arrival order, before
+it queues its job: a saturated server slows its turns down to what the background work
+sustains, instead of queueing without bound (bench/soak.py measured 12 turns per stored
+memory at 100 concurrent turns: the two job threads got their share of SQLite's one write lock
+among 64 request threads). Nothing is dropped: a job's own follow-up work (a reflection, a
+rescoring) is queued at once, since a job thread that waited for a slot would block the pool
+that frees them; and after ``ADMIT_TIMEOUT`` seconds without a slot the job is queued anyway,
+over the bound, with a warning.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import contextlib
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -26,6 +33,11 @@ log = logging.getLogger(__name__)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _pending: set[Future] = set()
+_room = threading.Lock()  # guards _admitted and _waiters
+_admitted = 0  # jobs queued or running on the pool (slots taken)
+_waiters: deque[threading.Event] = deque()  # callers waiting for a slot, oldest first
+_local = threading.local()  # .in_job: this thread is running a pool job
+ADMIT_TIMEOUT = 30.0
 
 
 def embedded() -> bool:
@@ -36,7 +48,8 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jobs")
+            workers = int(settings.PERSONAMCP.get("JOB_THREADS", 2))
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jobs")
         return _pool
 
 
@@ -51,17 +64,54 @@ def _run_inline(task, args: tuple, kwargs: dict):
         close_old_connections()
 
 
-def _wait_for_room(most: float = 30.0) -> None:
-    """Back-pressure: while the pool is behind (a saturated server), the committing thread
-    waits for a queued job to finish before adding its own, so the queue (and memory) stays
-    bounded. It does not run the job itself: more threads writing at once only made SQLite
-    time out on its write lock. After ``most`` seconds it queues anyway (never a deadlock)."""
-    deadline = time.monotonic() + most
-    while len(_pending) >= settings.PERSONAMCP.get("MAX_PENDING_JOBS", 10_000):
-        left = deadline - time.monotonic()
-        if left <= 0:
+def _run_job(task, args: tuple, kwargs: dict):
+    _local.in_job = True
+    try:
+        return _run_inline(task, args, kwargs)
+    finally:
+        _local.in_job = False
+
+
+def _admit() -> None:
+    """Take a slot for one job, waiting (in arrival order) while all are taken. A pool job's
+    own follow-up work does not wait: only the pool frees slots. After ``ADMIT_TIMEOUT`` seconds
+    the job takes one anyway (over the bound, never a deadlock, never a lost job)."""
+    global _admitted
+    limit = settings.PERSONAMCP.get("MAX_PENDING_JOBS", 256)
+    with _room:
+        if getattr(_local, "in_job", False) or (_admitted < limit and not _waiters):
+            _admitted += 1
             return
-        wait(list(_pending), timeout=min(left, 1.0), return_when=FIRST_COMPLETED)
+        turn = threading.Event()
+        _waiters.append(turn)
+    if turn.wait(ADMIT_TIMEOUT):
+        return  # a finished job handed its slot over
+    with _room:
+        if turn.is_set():
+            return
+        _waiters.remove(turn)
+        _admitted += 1
+    log.warning(
+        "background queue full (%d jobs) for %.0f s: queued over the limit",
+        _admitted,
+        ADMIT_TIMEOUT,
+    )
+
+
+def _done(future: Future) -> None:
+    """A job finished: its slot goes to the longest waiting caller, if any."""
+    global _admitted
+    _pending.discard(future)
+    with _room:
+        if _waiters and _admitted <= settings.PERSONAMCP.get("MAX_PENDING_JOBS", 256):
+            _waiters.popleft().set()
+        else:
+            _admitted -= 1
+
+
+def pending() -> int:
+    """Background jobs queued or running in this process (embedded mode)."""
+    return _admitted
 
 
 def enqueue(task, *args, **kwargs) -> None:
@@ -69,10 +119,14 @@ def enqueue(task, *args, **kwargs) -> None:
 
     def submit() -> None:
         if embedded():
-            _wait_for_room()
-            future = _executor().submit(_run_inline, task, args, kwargs)
+            _admit()
+            try:
+                future = _executor().submit(_run_job, task, args, kwargs)
+            except BaseException:
+                _done(Future())
+                raise
             _pending.add(future)
-            future.add_done_callback(_pending.discard)
+            future.add_done_callback(_done)
         else:
             task.delay(*args, **kwargs)
 

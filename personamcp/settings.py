@@ -275,9 +275,11 @@ PERSONAMCP = {
     # closed (4401) when not authenticated within AUTH_TIMEOUT seconds. Not in dev mode.
     "MAX_UNAUTHENTICATED_PER_ADDRESS": env_int("PERSONAMCP_MAX_UNAUTH_PER_ADDRESS", 16, minimum=1),
     "AUTH_TIMEOUT": env_float("PERSONAMCP_AUTH_TIMEOUT", 30.0, minimum=0.1),
-    # Embedded mode: background jobs (after-turn work) queued in process at most; beyond, the
-    # committing thread waits for room (back-pressure; see personamcp/jobs.py).
-    "MAX_PENDING_JOBS": env_int("PERSONAMCP_MAX_PENDING_JOBS", 10_000, minimum=1),
+    # Embedded mode: background jobs (after-turn work) queued or running in process at most;
+    # beyond, the committing thread waits for a slot (back-pressure; see personamcp/jobs.py),
+    # and the threads that run them.
+    "MAX_PENDING_JOBS": env_int("PERSONAMCP_MAX_PENDING_JOBS", 256, minimum=1),
+    "JOB_THREADS": env_int("PERSONAMCP_JOB_THREADS", 2, minimum=1),
     # Server processes hand glibc's free memory back every this many seconds (0: never).
     "MALLOC_TRIM_SECONDS": env_float("PERSONAMCP_MALLOC_TRIM_SECONDS", 30.0, minimum=0.0),
 }

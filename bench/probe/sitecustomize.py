@@ -1,10 +1,15 @@
 """The server-side memory probe of bench/soak.py, loaded into the server through PYTHONPATH.
 
 Active only with ``SOAK_PROBE=<report file>``. On SIGUSR1 it appends one JSON line to the file:
-RSS, the bytes held by the in-process memory index (``memory.index``: vectors and HNSW graphs,
-the growth every stored memory is expected to cost), live threads, asyncio tasks, queued
-background jobs, open descriptors and the open SQLite connections by holder (a Django
-connection's thread, or "other"). With ``SOAK_PROBE_OBJECTS=1`` each line after the first also counts the live
+RSS; the data the server holds in memory by design (the in-process memory index's vectors and
+HNSW graphs, ``memory.index.held_bytes``; the read cache's entries; the embedding query cache;
+SQLite's own heap: page caches of open connections, ``sqlite3_memory_used``); where the rest
+lives (glibc malloc, ``mallinfo2``: bytes in use, free but held, mmapped, and the number of
+arenas from ``malloc_info``; Python's object allocator: its 1 MiB arenas and the bytes in
+allocated blocks, ``sys._debugmallocstats``); live threads, asyncio tasks, queued background
+jobs, open descriptors and the open SQLite connections by holder (a Django connection's
+thread, or "other"). ``SOAK_PROBE_ORT_ARENA=0`` turns off onnxruntime's CPU memory arena in
+every session the server creates (to compare). With ``SOAK_PROBE_OBJECTS=1`` each line after the first also counts the live
 objects grown by type (a full gc pass: a short pause). With
 ``SOAK_PROBE_TRACE=<frames>`` tracemalloc starts at the first SIGUSR1 (the end of the warm-up;
 it slows the server down) and each later line holds the top allocation sites still alive. On SIGUSR2 it calls glibc's ``malloc_trim(0)`` and records RSS before and after: memory
@@ -32,24 +37,115 @@ if os.environ.get("SOAK_PROBE"):
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
+    _libc = ctypes.CDLL("libc.so.6")
+
     def _index() -> tuple[int, int]:
         """(bytes, rows) of the in-process memory index, arrays and graphs."""
         index = sys.modules.get("memory.index")
-        if index is None:
-            return 0, 0
-        size = rows = 0
-        for entry in list(index._entries.values()):
-            data, graph = entry.data, entry.graph
-            if data is not None:  # the rows written (capacity beyond is untouched calloc)
-                per_row = sum(getattr(data, c)[:1].nbytes for c in index.COLUMNS)
-                size += data.n * per_row
-                rows += data.n
-            if graph is not None:
-                hnsw = graph.index.hnsw
-                size += graph.index.ntotal * graph.index.d * 4
-                size += hnsw.neighbors.size() * 4 + hnsw.levels.size() * 4
-                size += hnsw.offsets.size() * 8 + hnsw.assign_probas.size() * 8
-        return size, rows
+        return index.held_bytes() if index is not None else (0, 0)
+
+    def _caches() -> dict:
+        """Bytes of the other bounded caches: read results and query embeddings."""
+        out = {"readcache_entries": 0, "readcache_mib": 0.0, "query_cache_mib": 0.0}
+        readcache = sys.modules.get("personamcp.rpc.readcache")
+        if readcache is not None:
+            seen: set[int] = set()
+            size = 0
+            for obj in gc.get_objects():
+                if isinstance(obj, readcache.ReadCache):
+                    entries = list(obj._entries.values())
+                    out["readcache_entries"] += len(entries)
+                    for _, value in entries:  # one value may sit under several keys
+                        if id(value) not in seen:
+                            seen.add(id(value))
+                            size += _deep_size(value)
+            out["readcache_mib"] = round(size / 2**20, 2)
+        embeddings = sys.modules.get("memory.embeddings")
+        if embeddings is not None:
+            cache = list(embeddings._query_cache.items())
+            size = sum(sys.getsizeof(k) + v.nbytes + 112 for k, v in cache)
+            out["query_cache_mib"] = round(size / 2**20, 2)
+        return out
+
+    def _deep_size(value, depth: int = 0) -> int:
+        size = sys.getsizeof(value)
+        if depth < 6 and isinstance(value, dict):
+            size += sum(
+                _deep_size(k, depth + 1) + _deep_size(v, depth + 1) for k, v in value.items()
+            )
+        elif depth < 6 and isinstance(value, (list, tuple)):
+            size += sum(_deep_size(v, depth + 1) for v in value)
+        return size
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost",
+            )
+        ]  # fmt: skip
+
+    def _malloc() -> dict:
+        """glibc malloc: bytes in use, free but held (fragmentation), mmapped; arenas."""
+        try:
+            info = _libc.mallinfo2
+        except AttributeError:
+            return {}
+        info.restype = _Mallinfo2
+        m = info()
+        out = {
+            "malloc_used_mib": round((m.uordblks + m.hblkhd) / 2**20, 1),
+            "malloc_free_mib": round(m.fordblks / 2**20, 1),
+            "malloc_mmap_mib": round(m.hblkhd / 2**20, 1),
+        }
+        path = os.environ["SOAK_PROBE"] + ".malloc.xml"
+        _libc.fopen.restype = ctypes.c_void_p
+        _libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        _libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        _libc.fclose.argtypes = [ctypes.c_void_p]
+        stream = _libc.fopen(path.encode(), b"w")
+        if stream:
+            _libc.malloc_info(0, stream)
+            _libc.fclose(stream)
+            with open(path) as f:
+                out["malloc_arenas"] = f.read().count("<heap nr=")
+        return out
+
+    def _pymalloc() -> dict:
+        """Python's object allocator: arenas held and bytes in allocated blocks."""
+        import re
+        import tempfile
+
+        with tempfile.TemporaryFile("w+") as tmp:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            try:
+                os.dup2(tmp.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            tmp.seek(0)
+            text = tmp.read()
+        arenas = re.search(r"(\d+) arenas \* (\d+) bytes/arena", text.replace(",", ""))
+        used = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+        out = {}
+        if arenas:
+            out["pymalloc_arenas_mib"] = round(int(arenas[1]) * int(arenas[2]) / 2**20, 1)
+        if used:
+            out["pymalloc_used_mib"] = round(int(used[1].replace(",", "")) / 2**20, 1)
+        return out
+
+    def _sqlite_heap() -> dict:
+        """SQLite's own allocations (page caches, schema, statements) in this process: the
+        library the sqlite3 module links (one copy per process, so one set of counters)."""
+        try:
+            lib = ctypes.CDLL("libsqlite3.so.0")
+        except OSError:
+            return {}
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        return {"sqlite_heap_mib": round(lib.sqlite3_memory_used() / 2**20, 2)}
 
     def _sqlite() -> dict:
         """Open SQLite connections by holder: a Django connection's thread name, or "other"
@@ -77,12 +173,17 @@ if os.environ.get("SOAK_PROBE"):
 
     def _snapshot(signum, frame) -> None:
         index_bytes, rows = _index()
+        jobs = sys.modules.get("personamcp.jobs")
         record = {
             "rss_mib": round(_rss(), 1),
             "index_mib": round(index_bytes / 2**20, 2),
             "index_rows": rows,
+            **_caches(),
+            **_sqlite_heap(),
+            **_malloc(),
+            **_pymalloc(),
             "threads": threading.active_count(),
-            "jobs_pending": len(getattr(sys.modules.get("personamcp.jobs"), "_pending", ())),
+            "jobs_pending": jobs.pending() if hasattr(jobs, "pending") else 0,
             "fds": len(os.listdir("/proc/self/fd")),
             "sqlite": _sqlite(),
         }
@@ -119,8 +220,20 @@ if os.environ.get("SOAK_PROBE"):
 
     def _trim(signum, frame) -> None:
         before = _rss()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        _libc.malloc_trim(0)
         _write({"trim_before_mib": round(before, 1), "trim_after_mib": round(_rss(), 1)})
+
+    if os.environ.get("SOAK_PROBE_ORT_ARENA") == "0":
+        import onnxruntime
+
+        _session_init = onnxruntime.InferenceSession.__init__
+
+        def _without_arena(self, path, sess_options=None, *args, **kwargs):
+            sess_options = sess_options or onnxruntime.SessionOptions()
+            sess_options.enable_cpu_mem_arena = False
+            _session_init(self, path, sess_options, *args, **kwargs)
+
+        onnxruntime.InferenceSession.__init__ = _without_arena
 
     signal.signal(signal.SIGUSR1, _snapshot)
     signal.signal(signal.SIGUSR2, _trim)

@@ -4,7 +4,9 @@ stays bounded (bench/soak.py found the queue growing with every turn) and nothin
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import pytest
 
@@ -55,6 +57,69 @@ def test_a_full_queue_makes_the_caller_wait_for_room(settings, embedded_only):
     assert sorted(label for label, _ in ran) == ["held 0", "held 1", "held 2", "over the limit"]
     assert dict(ran)["over the limit"].startswith("jobs")  # it ran on the pool, not the caller
     assert not jobs._pending
+
+
+@app.task(name="tests.security.follow_up")
+def follow_up(label: str) -> None:
+    """A job that queues more work (as an after-turn job queues a reflection or rescoring)."""
+    ran.append((label, threading.current_thread().name))
+    jobs.enqueue(note, f"{label}: its follow-up")
+
+
+def _until(condition) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_jobs_own_follow_up_work_never_waits_for_room(settings, embedded_only):
+    """Only the pool frees slots: a job thread waiting for one would block it (a full queue of
+    after-turn jobs that each queue a rescoring stalled both job threads)."""
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "MAX_PENDING_JOBS": 2}
+    jobs.enqueue(follow_up, "first")
+    jobs.enqueue(follow_up, "second")
+    jobs.wait_idle()
+    assert sorted(label for label, _ in ran) == [
+        "first",
+        "first: its follow-up",
+        "second",
+        "second: its follow-up",
+    ]
+    assert jobs.pending() == 0 and not jobs._waiters
+
+
+def test_waiting_callers_get_their_slots_in_arrival_order(settings, embedded_only):
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "MAX_PENDING_JOBS": 1}
+    jobs.enqueue(hold, "held")
+    callers = []
+    for n, label in enumerate(["first waiter", "second waiter", "third waiter"], start=1):
+        callers.append(threading.Thread(target=jobs.enqueue, args=(note, label)))
+        callers[-1].start()
+        _until(lambda n=n: len(jobs._waiters) == n)
+    gate.set()
+    for caller in callers:
+        caller.join(10)
+    jobs.wait_idle()
+    assert [label for label, _ in ran] == ["held", "first waiter", "second waiter", "third waiter"]
+    assert jobs.pending() == 0
+
+
+def test_a_caller_that_waited_too_long_queues_over_the_limit(
+    settings, embedded_only, monkeypatch, caplog
+):
+    """Back-pressure never loses a job: past ADMIT_TIMEOUT it is queued anyway, and said so."""
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "MAX_PENDING_JOBS": 1}
+    monkeypatch.setattr(jobs, "ADMIT_TIMEOUT", 0.1)
+    jobs.enqueue(hold, "held")
+    with caplog.at_level(logging.WARNING, logger="personamcp.jobs"):
+        jobs.enqueue(hold, "over the limit")
+    assert "queued over the limit" in caplog.text
+    assert jobs.pending() == 2 and not jobs._waiters
+    gate.set()
+    jobs.wait_idle()
+    assert sorted(label for label, _ in ran) == ["held", "over the limit"]
+    assert jobs.pending() == 0
 
 
 def test_the_server_hands_free_memory_back_on_a_timer(settings, monkeypatch):
