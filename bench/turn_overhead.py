@@ -3,7 +3,9 @@
     .venv/bin/python bench/turn_overhead.py [--turns 200] [--sizes 0,10000,100000]
                                             [--modes embedded,scaled]
 
-(``BENCH_REDIS_DB``: the Redis database of the scaled run, default 14; it is purged.)
+(``BENCH_REDIS_DB``: the Redis database of the scaled run, default 14; it is purged.
+``--profile DIR``: py-spy records the turns of each size, not the loading, in
+``DIR/turn-<mode>-<size>.txt``, collapsed stacks with one line per thread.)
 
 For each runtime mode (embedded: SQLite + in-process jobs; scaled: PostgreSQL/pgvector + Redis,
 started with ``scripts/services.py up``) a child process gets a fresh database, one persona and
@@ -124,9 +126,10 @@ def add_memories(persona, count: int, rng) -> None:
         memory_store_many(persona=persona, items=items, publish=False)
 
 
-def floor_ms(persona, rng, size: int, n: int = 50) -> list[float]:
+def floor_ms(persona, rng, size: int, n: int = 50) -> tuple[list[float], list[float]]:
     """The floor of a turn's own work, measured here: embedding a new message plus an exact
-    top-10 over the persona's vectors already in memory (numpy), nothing else."""
+    top-10 over the persona's vectors already in memory (numpy), nothing else; and the
+    embedding alone (what ``embedding`` costs when nothing runs beside it)."""
     import numpy as np
 
     from memory.embeddings import embed_one
@@ -134,15 +137,27 @@ def floor_ms(persona, rng, size: int, n: int = 50) -> list[float]:
 
     vectors = list(Memory.objects.filter(persona=persona).values_list("embedding", flat=True))
     matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 384), np.float32)
-    out = []
+    out, alone = [], []
     for i in range(n):
         text = message(rng, 10**7 + size + i)  # never embedded before
         t0 = time.perf_counter()
         vec = embed_one(text)
+        alone.append((time.perf_counter() - t0) * 1000)
         if len(matrix) > 10:
             np.argpartition(-(matrix @ vec), 10)[:10]
         out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return out, alone
+
+
+def profile(path: Path) -> subprocess.Popen:
+    """py-spy sampling this process (every thread apart) until sent SIGINT."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--format", "raw", "-r", "200"]
+    cmd += ["--threads", "--nonblocking", "-o", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the turns start
+    return proc
 
 
 def child(mode: str, turns: int, sizes: list[int]) -> dict:
@@ -193,6 +208,9 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
         index_s = time.perf_counter() - t0
         rows: list[dict] = []
         direct_first: list[float] = []
+        spy = None
+        if os.environ.get("BENCH_TURN_PROFILE"):  # --profile: py-spy over the turns only
+            spy = profile(Path(os.environ["BENCH_TURN_PROFILE"]) / f"turn-{mode}-{size}.txt")
         for i in range(turns + 5):
             result = conversation_send_message(
                 persona=persona,
@@ -215,7 +233,10 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
             # compete with the next turn being measured
             jobs.wait_idle(120)
 
-        floor = floor_ms(persona, rng, size)
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(60)
+        floor, embedding_alone = floor_ms(persona, rng, size)
 
         def col(name: str, rows: list[dict] = rows) -> list[float]:
             return [float(r.get(name) or 0.0) for r in rows]
@@ -249,6 +270,10 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
                 }.items()
             },
             "floor_ms": {"p50": round(pct(floor, 50), 2), "p99": round(pct(floor, 99), 2)},
+            "embedding_alone_ms": {
+                "p50": round(pct(embedding_alone, 50), 2),
+                "p99": round(pct(embedding_alone, 99), 2),
+            },
             "turns": len(rows),
             "mean_platform_ms": round(statistics.mean(platform), 2),
         }
@@ -257,7 +282,12 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
         from personamcp.celery import app
 
         app.control.purge()
-    return {"mode": mode, "database": settings.DATABASES["default"]["ENGINE"], "sizes": results}
+    return {
+        "mode": mode,
+        "database": settings.DATABASES["default"]["ENGINE"],
+        "sizes": results,
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
 
 
 def scaled_env(database: str = "bench_turn") -> dict:
@@ -287,7 +317,7 @@ def scaled_env(database: str = "bench_turn") -> dict:
     return env
 
 
-def run_mode(mode: str, turns: int, sizes: list[int]) -> dict:
+def run_mode(mode: str, turns: int, sizes: list[int], profile: str = "") -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         DJANGO_SETTINGS_MODULE="personamcp.settings",
@@ -300,6 +330,8 @@ def run_mode(mode: str, turns: int, sizes: list[int]) -> dict:
     env["EMBEDDING_CACHE_DIR"] = str(ROOT / "var" / "models")  # the model exported once
     if mode == "scaled":
         env.update(scaled_env())
+    if profile:
+        env["BENCH_TURN_PROFILE"] = str(Path(profile).resolve())
     proc = subprocess.run(
         [
             sys.executable,
@@ -334,6 +366,8 @@ def print_table(report: dict) -> None:
         "total_ms",
         "direct_first_chunk_ms",
         "extra_to_first_chunk_ms",
+        "floor_ms",
+        "embedding_alone_ms",
     ]
     print(f"{'memories':>9} " + " ".join(f"{c[:-3]:>22}" for c in cols))
     for size, row in report["sizes"].items():
@@ -342,8 +376,11 @@ def print_table(report: dict) -> None:
     print(
         "(each cell: p50 / p99 in ms; platform = total - LLM time; other = platform - the"
         " four parts: lock, conversation, state and relationship lookups, less the time the"
-        " embedding overlapped with them, so it can be negative)"
+        " embedding overlapped with them, so it can be negative; floor = embedding a new"
+        " message + exact numpy top-10, embedding alone = the same embedding with nothing"
+        " beside it, both measured after the turns)"
     )
+    print(f"load average: {report.get('load', '?')}")
 
 
 def main() -> None:
@@ -353,6 +390,12 @@ def main() -> None:
     parser.add_argument("--modes", default="embedded,scaled")
     parser.add_argument("--child", default="")
     parser.add_argument("--json", action="store_true", help="print the raw JSON too")
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="record the turns under py-spy (collapsed stacks in DIR/turn-<mode>-<size>.txt)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.child:
@@ -360,7 +403,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.turns, sizes)))
         return
     for mode in args.modes.split(","):
-        report = run_mode(mode.strip(), args.turns, sizes)
+        report = run_mode(mode.strip(), args.turns, sizes, args.profile)
         print_table(report)
         print("RESULT " + json.dumps(report))
         if args.json:

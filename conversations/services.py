@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -122,24 +123,25 @@ def conversation_send_message(*, persona: Persona, content: str, sender: str, **
     after-turn work is queued when the turn is committed. Result: ``SendMessageOut``.
     """
     request = turn.TurnRequest(persona=persona, content=content, sender=sender, **options)
-    conversation = conversation_get_or_start(
-        persona=persona,
-        participant=request.sender,
-        participant_name=request.sender_name,
-        platform=request.platform,
-        conversation_id=request.conversation_id,
-        context=request.context,
-    )
-    state = turn.Turn(request=request, conversation=conversation)
+    started = time.perf_counter()
     with (
         correlation(),  # the request's or RPC call's id, or a new one (bots, CLI)
-        tracing.span(
-            "turn",
-            persona_id=str(persona.id),
-            conversation_id=str(conversation.id),
-            platform=request.platform,
-        ),
+        tracing.span("turn", persona_id=str(persona.id), platform=request.platform),
     ):
+        # The message's embedding starts first: nothing before the memory search needs it.
+        embedding = turn.start_embedding(request)
+        conversation = conversation_get_or_start(
+            persona=persona,
+            participant=request.sender,
+            participant_name=request.sender_name,
+            platform=request.platform,
+            conversation_id=request.conversation_id,
+            context=request.context,
+        )
+        tracing.set_attributes(conversation_id=str(conversation.id))
+        state = turn.Turn(
+            request=request, conversation=conversation, started=started, embedding=embedding
+        )
         with conversation_turn_lock(str(conversation.id)) as state.lock:
             try:
                 _run_steps(state)

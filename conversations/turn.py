@@ -5,13 +5,14 @@ holds the conversation's turn lock:
 
 1. ``prepare_turn``: the persona's state, the relationship with the sender, and the user's
    message stored at once with status ``pending`` (owned by this process, with a lease), so a
-   server killed mid-turn never loses what it accepted;
+   server killed mid-turn never loses what it accepted (the message's embedding started
+   before the conversation was looked up: ``start_embedding``);
 2. ``express``: appraise the message and derive the persona's expression (streamed at once);
 3. ``fire_triggers``: the persona's triggers whose conditions hold for this message fire
    (``goals.services``): their instructions, verbatim line, actions and goal changes;
 4. ``load_context``: the rest of the prompt's inputs (history, lore, active goals, world
-   events). Steps 1-4 run while the message's embedding, started by ``prepare_turn`` in
-   another thread, is computed: none of them needs it;
+   events). Steps 1-4 run while the message's embedding is computed in another thread: none
+   of them needs it, but intent triggers (step 3) wait for it and share it;
 5. ``retrieve``: find the memories with that embedding (waiting for it if need be), then
    ``build_prompt``: the chat messages within the token budget, and the offline hints;
 6. ``generate``: call the LLM (streaming deltas to ``on_chunk``), honouring cancellation and
@@ -196,6 +197,14 @@ _embedder: ThreadPoolExecutor | None = None
 _embedder_lock = threading.Lock()
 
 
+def start_embedding(request: TurnRequest) -> Future | None:
+    """The embedding of the request's message, started now in the background for the memory
+    search (None when turns retrieve no memories); call it in the turn's trace span."""
+    if int(conf("CONVERSATION_MEMORY_LIMIT", 6)) <= 0:
+        return None
+    return _embed_in_background(request.content, contextvars.copy_context())
+
+
 def _embed_in_background(text: str, context: contextvars.Context) -> Future:
     global _embedder
     if _embedder is None:
@@ -256,8 +265,8 @@ def prepare_turn(turn: Turn) -> None:
     The message's embedding (needed by ``retrieve``) starts first and runs meanwhile.
     """
     r = turn.request
-    if int(conf("CONVERSATION_MEMORY_LIMIT", 6)) > 0:
-        turn.embedding = _embed_in_background(r.content, turn.context)
+    if turn.embedding is None:  # conversation_send_message started it before anything else
+        turn.embedding = start_embedding(r)
     check_greeting_index(
         persona=r.persona, conversation=turn.conversation, greeting_index=r.greeting_index
     )
@@ -300,7 +309,7 @@ def retrieve(turn: Turn) -> None:
     from memory.selectors import memory_search
 
     if turn.embedding is None:
-        turn.embedding = _embed_in_background(turn.request.content)
+        turn.embedding = _embed_in_background(turn.request.content, turn.context)
     embedding, turn.timing["embedding_ms"] = turn.embedding.result()
     start = time.perf_counter()
     with tracing.span("turn.retrieval", limit=limit):
@@ -351,6 +360,8 @@ def fire_triggers(turn: Turn) -> None:
             mood=float(turn.state.mood),
             stage=turn.relationship.stage,
             conversation_id=str(turn.conversation.id),
+            # intent triggers use the message's embedding started for the memory search
+            embedding=(lambda: turn.embedding.result()[0]) if turn.embedding else None,
         ),
     )
     said = [f["then"]["say"] for f in turn.triggers_fired if f["then"].get("say")]

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,9 +86,15 @@ class IntentQuery:
 
 @dataclass
 class IntentScorer:
-    """Scores of one text against intents, computed once per text (lazily, cached)."""
+    """Scores of one text against intents, computed once per text (lazily, cached).
+
+    ``embedding``: the text's embedding when the caller already has it or is computing it
+    (a turn's message is embedded in the background for the memory search): called once, at
+    the first intent scored, so the text is never embedded twice.
+    """
 
     text: str
+    embedding: Callable[[], np.ndarray] | None = None
     _vector: np.ndarray | None = None
     _llm: dict[str, bool] | None = None
     _llm_asked: bool = False
@@ -97,9 +104,12 @@ class IntentScorer:
 
     def _text_vector(self) -> np.ndarray:
         if self._vector is None:
-            from memory.embeddings import embed_one
+            if self.embedding is not None:
+                vector = np.asarray(self.embedding(), dtype=np.float32)
+            else:
+                from memory.embeddings import embed_one
 
-            vector = np.asarray(embed_one(self.text), dtype=np.float32)
+                vector = np.asarray(embed_one(self.text), dtype=np.float32)
             self._vector = vector / (np.linalg.norm(vector) + 1e-12)
         return self._vector
 

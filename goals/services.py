@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -156,10 +157,12 @@ class Situation:
     stage: str | None = None
     conversation_id: str | None = None
     event_id: str | None = None
+    # The text's embedding, when the caller computes it anyway (``IntentScorer.embedding``)
+    embedding: Callable[[], Any] | None = None
     scorer: intents.IntentScorer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scorer = intents.IntentScorer(self.text)
+        self.scorer = intents.IntentScorer(self.text, embedding=self.embedding)
 
 
 def _has_word(text: str, word: str) -> bool:

@@ -3,6 +3,8 @@ the fake LLM at the wire."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -134,6 +136,27 @@ def test_intent_by_embedding_similarity(rpc, wire):
     assert fired[0]["matched"]["intent"]["method"] == "embedding"
     assert fired[0]["matched"]["intent"]["score"] >= 0.45
     assert say(rpc, "I lost my grey cat near the old mill.")["triggers_fired"] == []
+
+
+def test_a_message_is_embedded_once_for_its_intents_and_its_memories(
+    rpc, fake_openai, settings, monkeypatch
+):
+    from memory import embeddings
+
+    settings.CONVERSATION_MEMORY_LIMIT = 6  # the turn embeds the message for the search
+    real, embedded = embeddings.embed_one, []
+
+    def counting(text):
+        embedded.append(text)
+        if threading.current_thread().name.startswith("embed"):
+            time.sleep(0.2)  # the turn's embedding is still running when triggers are checked
+        return real(text)
+
+    monkeypatch.setattr(embeddings, "embed_one", counting)
+    create(rpc, name="drink", when={"intent": "order_drink"}, then={"instruct": "Pour an ale."})
+    message = "Could I get a pint of your very best ale, innkeeper?"
+    assert fired_names(say(rpc, message)) == ["drink"]
+    assert embedded.count(message) == 1
 
 
 def test_intent_with_own_examples(rpc, wire):
