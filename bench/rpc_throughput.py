@@ -9,14 +9,19 @@ minimal raw ``websockets`` JSON echo server as the upper bound for Python WebSoc
     .venv/bin/python bench/rpc_throughput.py --seconds 3 --conns 1,50 --servers daphne,echo
     .venv/bin/python bench/rpc_throughput.py --method system.ping
 
-Prints req/s, p50/p99 latency and the ratio to the echo server. The load generator runs in
-this process (asyncio + uvloop) on the same machine, so it competes with the server for CPU.
+Prints req/s, p50/p99 latency, the ratio to the echo server, the server's CPU time per request
+(``cpu us``) and the load generator's (``client``). The load generator runs in this process
+(asyncio + uvloop) on the same machine, so it competes with the server for CPU. A row is
+server-bound when the server's CPU per request is well above the client's; ``cpu x`` (the echo
+server's CPU per request over this server's) is what ``x echo`` tends to on an idle machine
+then, and it does not move with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import functools
 import json
 import os
@@ -110,7 +115,7 @@ def start(kind: str, port: int, env: dict, var_dir: Path) -> subprocess.Popen:
             "--loop",
             "uvloop",
             "--ws",
-            "websockets",
+            "websockets-sansio",  # uvicorn's default (auto); "websockets" is the slower legacy one
             "--log-level",
             "warning",
             "--no-access-log",
@@ -131,7 +136,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def profile(pid: int, stem: Path) -> subprocess.Popen:
-    """py-spy sampling ``pid`` until interrupted; writes ``stem``.txt (collapsed stacks)."""
+    """py-spy sampling ``pid`` until interrupted; writes ``stem``.txt (collapsed stacks) and,
+    once it has stopped (``top_lists``), ``stem``.top.txt."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).parent / "py-spy"
     cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-r", "200"]
@@ -139,6 +145,29 @@ def profile(pid: int, stem: Path) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached before the load starts
     return proc
+
+
+def top_lists(stem: Path, n: int = 30) -> None:
+    """``stem``.top.txt: the functions with the most samples, on-CPU (self) and inclusive."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in Path(f"{stem}.txt").read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        if frames:
+            own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    with open(f"{stem}.top.txt", "w") as out:
+        for title, counter in (("self", own), ("inclusive", inclusive)):
+            out.write(f"{title} (share of {total} samples)\n")
+            for frame, count in counter.most_common(n):
+                out.write(f"{count / max(1, total):7.1%}  {frame}\n")
+            out.write("\n")
 
 
 async def drive(ws, method, params, stop_at, latencies, errors) -> None:
@@ -178,6 +207,7 @@ async def load(url, headers, method, params, conns: int, seconds: float, on_read
             )
         )
     attached = on_ready() if on_ready else None
+    client_cpu = time.process_time()
     started = time.perf_counter()
     stop_at = started + seconds
     results = await asyncio.gather(
@@ -185,6 +215,7 @@ async def load(url, headers, method, params, conns: int, seconds: float, on_read
         return_exceptions=True,
     )
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     failures = [r for r in results if isinstance(r, Exception)]
     latencies.sort()
@@ -195,6 +226,7 @@ async def load(url, headers, method, params, conns: int, seconds: float, on_read
         "rps": n / elapsed if elapsed else 0.0,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
+        "client_cpu_us": client_cpu / max(1, n) * 1e6,
         "errors": len(errors) + len(failures),
         "first_error": (errors or failures or [None])[0],
         "attached": attached,
@@ -210,7 +242,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="record each Django server under py-spy (flame graphs and top lists in DIR)",
+        help="record each server but the raw echo under py-spy (collapsed stacks and top lists in DIR)",
     )
     parser.add_argument("--dev-mode", action="store_true", help="anonymous instead of a key")
     parser.add_argument(
@@ -234,6 +266,8 @@ def main() -> None:
             PERSONAMCP_VAR_DIR=str(var_dir),
             EMBEDDING_CACHE_DIR=str(ROOT / "var" / "models"),  # the model exported once
             PERSONAMCP_SCHEDULER="0",
+            # persona.get needs no embedding model: loading it at start would count its CPU.
+            PERSONAMCP_WARMUP="0",
             PERSONAMCP_RATE_LIMIT=str(10**9),  # counted as usual, never reached
             PERSONAMCP_DEV_MODE="1" if args.dev_mode else "0",
             SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
@@ -262,7 +296,7 @@ def main() -> None:
                     asyncio.run(load(url, headers, args.method, params, 1, 0.5))  # warm-up
                     for conns in levels:
                         on_ready = None
-                        if args.profile and kind in ("daphne", "uvicorn"):
+                        if args.profile and kind != "echo":
                             stem = Path(args.profile) / f"{kind}-{conns}"
                             on_ready = functools.partial(profile, proc.pid, stem)
                         cpu0 = cpu_seconds(proc.pid)
@@ -276,6 +310,7 @@ def main() -> None:
                         if spy is not None:
                             spy.send_signal(2)
                             spy.wait(60)
+                            top_lists(Path(args.profile) / f"{kind}-{conns}")
                         best = rows.get((kind, conns))
                         if best is None or row["rps"] > best["rps"]:
                             rows[kind, conns] = row
@@ -287,7 +322,7 @@ def main() -> None:
         except OSError:
             load_avg = ""
         print(f"best of {args.rounds} rounds; {load_avg}")
-        header = f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x echo':>8}{'cpu us':>8}{'errors':>8}"
+        header = f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x echo':>8}{'cpu us':>8}{'cpu x':>7}{'client':>8}{'errors':>8}"
         print(header)
         print("-" * len(header))
         labels = {
@@ -302,10 +337,13 @@ def main() -> None:
                 row = rows[kind, conns]
                 echo = rows.get(("echo", conns))
                 ratio = f"{row['rps'] / echo['rps']:.2f}" if echo and echo["rps"] else "-"
+                cpu_ratio = (
+                    f"{echo['cpu_us'] / row['cpu_us']:.2f}" if echo and row["cpu_us"] else "-"
+                )
                 print(
                     f"{labels.get(kind, kind):<22}{conns:>6}{row['rps']:>10.0f}"
                     f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>8}"
-                    f"{row['cpu_us']:>8.0f}{row['errors']:>8}"
+                    f"{row['cpu_us']:>8.0f}{cpu_ratio:>7}{row['client_cpu_us']:>8.0f}{row['errors']:>8}"
                 )
                 if row["errors"]:
                     print(f"    first error: {str(row['first_error'])[:200]}")

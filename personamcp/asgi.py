@@ -8,7 +8,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "personamcp.settings")
 django_asgi_app = get_asgi_application()  # sets up Django before consumers are imported
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
@@ -25,8 +24,9 @@ application = ProtocolTypeRouter(
         # Static files (admin CSS, the chat page's JS) are served by Django itself in the
         # self-hosted default; set PERSONAMCP_SERVE_STATIC=0 when a proxy serves STATIC_ROOT.
         "http": StaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+        # The staff session is read by ApiKeyAuthMiddleware (no per-frame session wrapper).
         "websocket": OriginValidatorMiddleware(
-            AuthMiddlewareStack(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -13,6 +13,11 @@ limit, whatever the client sends), and the application receives one ``websocket.
 event without text and with ``"personamcp.oversized": <bytes>``, which the consumer answers
 with -32600 (id null). ``install()`` makes daphne build this protocol; ``personamcp.asgi``
 calls it, so ``daphne personamcp.asgi:application`` needs no extra flag.
+
+The limit is read once per connection (when it opens), not per message. And while debug
+logging is off (txaio's global level, which daphne leaves at its default), incoming data skips
+autobahn's ``dataReceived`` wrapper, which formats the arguments of a debug line (type names,
+terminal colours) for every read before the logger drops it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ def _limit() -> int:
 
 
 def _protocol_class():
+    import txaio
     from daphne.ws_protocol import WebSocketProtocol
 
     class BoundedWebSocketProtocol(WebSocketProtocol):
@@ -38,10 +44,24 @@ def _protocol_class():
         # the protocol has none): no autobahn limit; ours below, on incoming messages only.
         maxMessagePayloadSize = 0
         maxFramePayloadSize = 0
+        pmcp_limit = None  # read when the socket opens
+        pmcp_quiet = False
+
+        def onOpen(self):
+            self.pmcp_limit = _limit()
+            self.pmcp_quiet = txaio.get_global_log_level() not in ("debug", "trace")
+            super().onOpen()
+
+        def dataReceived(self, data):
+            if self.pmcp_quiet:
+                self._dataReceived(data)  # what autobahn's wrapper does after its debug line
+            else:
+                super().dataReceived(data)
 
         def onMessageBegin(self, isBinary):
             super().onMessageBegin(isBinary)
-            self.pmcp_limit = _limit()
+            if self.pmcp_limit is None:
+                self.pmcp_limit = _limit()
             self.pmcp_oversized = False
 
         def onMessageFrameBegin(self, length):

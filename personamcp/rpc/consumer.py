@@ -99,6 +99,7 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
         are read by a second loop of their own, so each waits on one source only.
         """
         self.scope = scope
+        self.tasks: set[asyncio.Task] = set()
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
         pump = None
@@ -107,8 +108,16 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             pump = asyncio.create_task(self._pump_events())
         try:
+            tasks = self.tasks
             while True:
-                await self.dispatch(await receive())
+                message = await receive()
+                # A text frame goes straight to its handler; anything else through dispatch.
+                if message["type"] == "websocket.receive":
+                    text = message.get("text")
+                    if text is not None:
+                        start_eagerly(self._handle(text), tasks)
+                        continue
+                await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
@@ -142,7 +151,6 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
             unsubscribe_hook=self._leave,
         )
         self.dispatcher = Dispatcher(self.session, send=self._send_message)
-        self.tasks: set[asyncio.Task] = set()
         self.seen_events: collections.deque[str] = collections.deque(maxlen=64)
         self.address = client[0] or "?"
         self.counted = False
@@ -216,7 +224,8 @@ class McpConsumer(AsyncJsonWebsocketConsumer):
             await self._send_message(response)
 
     async def _send_message(self, message) -> None:
-        await self.send(text_data=dumps(message))
+        # Straight to the server's send: Channels' send() only wraps the text the same way.
+        await self.base_send({"type": "websocket.send", "text": dumps(message)})
 
     async def disconnect(self, code) -> None:
         global active_sessions

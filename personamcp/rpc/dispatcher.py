@@ -203,7 +203,9 @@ class Dispatcher:
             payload = loads(text)
         except (ValueError, RecursionError):
             return error_response(None, errors.PARSE_ERROR, "parse error: invalid JSON")
-        return await self.handle_payload(payload)
+        if isinstance(payload, list):
+            return await self.handle_payload(payload)
+        return await self.handle_request(payload)  # the usual frame: one coroutine less
 
     async def handle_payload(self, payload: Any) -> Any:
         """Answer a parsed request, notification or batch."""

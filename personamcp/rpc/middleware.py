@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from urllib.parse import parse_qs, urlparse
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.http.cookie import parse_cookie
 from django.http.request import validate_host
 
 from personamcp.auth import bearer_token, principal_from_key, principal_from_user
@@ -90,11 +93,23 @@ class OriginValidatorMiddleware:
         return await self.app(scope, receive, send)
 
 
+def session_key(headers: dict) -> str | None:
+    """The session cookie of a handshake's ``Cookie`` header, if any."""
+    raw = headers.get(b"cookie")
+    if not raw:
+        return None
+    return parse_cookie(raw.decode("latin-1")).get(settings.SESSION_COOKIE_NAME) or None
+
+
 class ApiKeyAuthMiddleware:
     """Sets ``scope["principal"]`` from ``Authorization: Bearer``, ``?token=`` or a staff session.
 
     A wrong key does not close the socket: the connection stays unauthenticated and calls that
     need a key are answered with -32020 naming the problem.
+
+    The staff session is read here, once per handshake, instead of through Channels'
+    ``AuthMiddlewareStack``: its session layer wraps ``send`` and looks at the session on every
+    outgoing frame, for the sake of HTTP responses that a WebSocket never sends.
     """
 
     def __init__(self, app):
@@ -119,8 +134,11 @@ class ApiKeyAuthMiddleware:
                 ), None
             except Unauthenticated as exc:
                 return None, exc.message
-        user = scope.get("user")
-        if user is not None:
+        key = session_key(headers)
+        if key is not None:
+            # Channels' own session lookup (the auth hash verified, a stale session flushed).
+            store = import_module(settings.SESSION_ENGINE).SessionStore(key)
+            user = await get_user({"session": store})
             principal = await database_sync_to_async(principal_from_user, thread_sensitive=False)(
                 user
             )

@@ -56,6 +56,33 @@ async def test_token_query_string_authenticates(rpc_connect, demo, akey):
     assert len((await c.result("persona.list"))["personas"]) == 4
 
 
+def _staff_session(username: str, *, staff: bool = True) -> str:
+    """The session cookie of a user logged into the admin."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", "pw-123456")
+    user.is_staff = staff
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def test_staff_session_cookie_authenticates_without_a_key(rpc_connect, demo):
+    cookie = await sync_to_async(_staff_session)("sam")
+    c = await rpc_connect(headers=[(b"cookie", f"theme=dark; sessionid={cookie}".encode())])
+    assert (await c.result("session.info"))["authenticated"] is True
+    assert len((await c.result("persona.list"))["personas"]) == 4
+
+
+async def test_other_sessions_and_unknown_cookies_do_not_authenticate(rpc_connect, demo):
+    cookie = await sync_to_async(_staff_session)("pat", staff=False)
+    for value in (f"sessionid={cookie}", "sessionid=not-a-session-key-at-all", "other=1"):
+        c = await rpc_connect(headers=[(b"cookie", value.encode())])
+        assert (await c.call("persona.list"))["error"]["code"] == -32020, value
+
+
 async def test_session_authenticate_as_first_message(rpc_connect, demo, akey):
     key = await akey("write")
     c = await rpc_connect()
