@@ -282,6 +282,8 @@ PERSONAMCP = {
     "JOB_THREADS": env_int("PERSONAMCP_JOB_THREADS", 2, minimum=1),
     # Server processes hand glibc's free memory back every this many seconds (0: never).
     "MALLOC_TRIM_SECONDS": env_float("PERSONAMCP_MALLOC_TRIM_SECONDS", 30.0, minimum=0.0),
+    # ... and send blocks of this many bytes or more to mmap, a fixed threshold (0: glibc's own).
+    "MALLOC_MMAP_THRESHOLD": env_int("PERSONAMCP_MALLOC_MMAP_THRESHOLD", 131072, minimum=0),
 }
 
 # LLM backends

@@ -139,3 +139,19 @@ def test_the_server_hands_free_memory_back_on_a_timer(settings, monkeypatch):
     started = [t for t in threading.enumerate() if t.name == "malloc-trim"]
     assert len({t.ident for t in started} - before) == 1
     assert malloc._malloc_trim()(0) in (0, 1)  # the real call answers (1: memory released)
+
+
+def test_the_server_fixes_glibcs_mmap_threshold(settings, monkeypatch):
+    """personamcp/malloc.py: large blocks stay on mmap (glibc's dynamic threshold sent them to
+    the heaps, where they fragmented); 0 or glibc's own environment variable leave it alone."""
+    from personamcp import malloc
+
+    if malloc._malloc_trim() is None:
+        pytest.skip("not glibc")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "MALLOC_MMAP_THRESHOLD": 0}
+    assert malloc.fix_mmap_threshold() is False
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "MALLOC_MMAP_THRESHOLD": 131072}
+    assert malloc.fix_mmap_threshold() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert malloc.fix_mmap_threshold() is False
