@@ -135,7 +135,7 @@ def copy_rows(persona, first: int, vecs, rng) -> list[int]:
     from django.utils import timezone
     from psycopg.types.json import Jsonb
 
-    from memory.selectors import _raw_pg_connection
+    from memory.candidates import raw_pg_connection
 
     now = timezone.now()
     columns = (
@@ -147,7 +147,7 @@ def copy_rows(persona, first: int, vecs, rng) -> list[int]:
     importances = rng.uniform(0.05, 0.95, len(vecs))
     meta = Jsonb({"synthetic": True})
     with transaction.atomic():
-        raw = _raw_pg_connection()
+        raw = raw_pg_connection()
         with connection.cursor() as cursor:
             cursor.execute("SELECT coalesce(max(id), 0) FROM memory_memory")
             before = cursor.fetchone()[0]
@@ -210,11 +210,11 @@ def build_hnsw(sql: str, rows: int) -> None:
     import psycopg
     from django.db import connection
 
-    from memory.selectors import _raw_pg_connection
+    from memory.candidates import raw_pg_connection
 
     mwm_mb = max(1024, rows * 4 // 1024)
     workers = int(os.environ.get("BENCH_PG_BUILD_WORKERS", "1"))
-    raw = _raw_pg_connection()
+    raw = raw_pg_connection()
     raw.add_notice_handler(lambda d: print(f"  NOTICE {d.message_primary}", flush=True))
     done = threading.Event()
     pid = raw.info.backend_pid
@@ -259,15 +259,15 @@ def search_breadth(backend: str, ef: int):
     before = settings.MEMORY[key]
     settings.MEMORY[key] = ef
     if backend == "postgres":
-        from memory.selectors import _raw_pg_connection
+        from memory.candidates import raw_pg_connection
 
-        _raw_pg_connection().execute(f"SET hnsw.ef_search = {int(ef)}")
+        raw_pg_connection().execute(f"SET hnsw.ef_search = {int(ef)}")
     try:
         yield
     finally:
         settings.MEMORY[key] = before
         if backend == "postgres":
-            _raw_pg_connection().execute(f"SET hnsw.ef_search = {int(before)}")
+            raw_pg_connection().execute(f"SET hnsw.ef_search = {int(before)}")
 
 
 def run_backend(
@@ -283,9 +283,10 @@ def run_backend(
     from django.db import connection, transaction
 
     from memory import index
+    from memory.candidates import pg_candidates
     from memory.embeddings import embed, embedding_info
     from memory.models import Memory
-    from memory.selectors import _pg_candidates, memory_search
+    from memory.selectors import memory_search
     from memory.services import _bump, memory_store_many
     from personas.services import persona_create
 
@@ -419,7 +420,7 @@ def run_backend(
                 if backend == "sqlite":
                     approx = {i for i, _ in index.search(persona.id, vec, 10)}
                 else:
-                    approx = {m.id for m, _ in _pg_candidates(persona, vec, 10)}
+                    approx = {row[0] for row in pg_candidates(persona, vec, 10)}
                 times.append(time.perf_counter() - t0)
                 hits += len(approx & exact)
             return hits / (10 * len(query_vecs)), times

@@ -151,14 +151,9 @@ def _append(entry: _Entry, data: _Data, rows: list[tuple]) -> _Data:
 
 
 def _state(persona_id: str) -> tuple[int, int]:
-    from memory.models import MemoryIndexState
+    from memory.candidates import sharing_plan
 
-    row = (
-        MemoryIndexState.objects.filter(persona_id=persona_id)
-        .values_list("revision", "layout")
-        .first()
-    )
-    return row or (0, 0)
+    return sharing_plan(persona_id, include_shared=False)[0]
 
 
 def _evict() -> None:
@@ -169,9 +164,10 @@ def _evict() -> None:
         total -= old.data.n if old.data is not None else 0
 
 
-def _entry(persona_id: str) -> _Entry:
-    """The persona's cache entry, brought up to date with the database."""
-    revision, layout = _state(persona_id)
+def _entry(persona_id: str, state: tuple[int, int] | None = None) -> _Entry:
+    """The persona's cache entry, brought up to date with the database (``state``: its
+    ``(revision, layout)`` when the caller has just read them)."""
+    revision, layout = _state(persona_id) if state is None else state
     with _entries_lock:
         entry = _entries.get(persona_id)
         if entry is None:
@@ -461,9 +457,13 @@ def search(
     visibilities: set[str] | None = None,
     allowed_ids: np.ndarray | None = None,
     exact: bool = False,
+    state: tuple[int, int] | None = None,
 ) -> list[tuple[int, float]]:
-    """The ``k`` most similar searchable memories of a persona: ``[(memory_id, cosine)]``."""
-    entry = _entry(str(persona_id))
+    """The ``k`` most similar searchable memories of a persona: ``[(memory_id, cosine)]``.
+
+    ``state``: the persona's ``(revision, layout)`` just read by the caller (one query for
+    several personas: ``memory.candidates.sharing_plan``); read here otherwise."""
+    entry = _entry(str(persona_id), state)
     data = entry.data
     if data is None:
         return []

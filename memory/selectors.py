@@ -7,32 +7,30 @@ personas when ``include_shared``; then each candidate is rescored as
     score = w_rel * relevance + w_rec * recency + w_imp * importance
 
 with relevance = cosine similarity clipped to [0, 1], recency = ``0.995 ** hours since last
-access`` and importance in [0, 1]. The top ``limit`` are returned with their per-term scores,
-and their access time and count are updated in one UPDATE.
+access`` and importance in [0, 1]. The top ``limit`` are returned with their per-term scores;
+their access is recorded and written in a batch after the call (``memory.access``).
 
 Candidates come from the pgvector HNSW index on PostgreSQL and from ``memory.index`` (the
-in-process cache) on SQLite.
+in-process cache) on SQLite, their rows through ``memory.candidates`` (no ORM query built).
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models import Avg, Count, Max, Min, Q
 from django.utils import timezone
 
-from memory import access
+from memory import access, candidates
 from memory.exceptions import MemoryNotFound
 from memory.models import Memory
 from personamcp.exceptions import ValidationFailed
 from personamcp.pagination import paginate
 from personamcp.selectors import one_or_not_found
-from personas.models import Persona, Relationship
+from personas.models import Persona
 
 SCORE_TERMS = ("relevance", "recency", "importance")
 
@@ -67,140 +65,6 @@ def _weights(weights: dict | None) -> dict[str, float]:
     return merged
 
 
-def related_persona_ids(*, persona: Persona) -> set[str]:
-    """Personas linked to ``persona`` by a relationship in either direction (sharing rule)."""
-    pid = str(persona.id)
-    theirs = Relationship.objects.filter(
-        other_kind=Relationship.OtherKind.PERSONA, other_id=pid
-    ).values_list("persona_id", flat=True)
-    mine = Relationship.objects.filter(
-        persona=persona, other_kind=Relationship.OtherKind.PERSONA
-    ).values_list("other_id", flat=True)
-    return ({str(p) for p in theirs} | {str(p) for p in mine}) - {pid}
-
-
-def _filters(kinds, min_importance, about) -> Q:
-    q = Q(superseded=False)
-    if kinds:
-        q &= Q(kind__in=kinds)
-    if min_importance is not None:
-        q &= Q(importance__gte=min_importance)
-    if about is not None:
-        q &= Q(about=about)
-    return q
-
-
-_MEMORY_FIELDS: list = []
-
-
-def _memory_fields() -> list:
-    """Every field of a memory row but its vector (candidates never need it)."""
-    if not _MEMORY_FIELDS:
-        _MEMORY_FIELDS.extend(f for f in Memory._meta.concrete_fields if f.name != "embedding")
-    return _MEMORY_FIELDS
-
-
-def _memory_from_row(fields: list, row) -> Memory:
-    """A Memory from a raw row, through each field's own database converter (a raw cursor
-    returns ``metadata`` as JSON text, which ``JSONField`` parses)."""
-    values = [
-        f.from_db_value(value, None, connection)
-        if value is not None and hasattr(f, "from_db_value")
-        else value
-        for f, value in zip(fields, row, strict=True)
-    ]
-    return Memory.from_db(connection.alias, [f.attname for f in fields], values)
-
-
-def _raw_pg_connection():
-    """The psycopg connection under Django's, with pgvector's binary adapters registered."""
-    from pgvector.psycopg import register_vector
-
-    connection.ensure_connection()
-    raw = connection.connection
-    if not getattr(raw, "_personamcp_vector", False):
-        register_vector(raw)
-        raw._personamcp_vector = True
-    return raw
-
-
-def _pg_candidates(
-    persona: Persona,
-    query: np.ndarray,
-    k: int,
-    *,
-    kinds: list[str] | None = None,
-    min_importance: float | None = None,
-    about: str | None = None,
-    shared: bool = False,
-) -> list[tuple[Memory, float]]:
-    """The ``k`` nearest memories on PostgreSQL: the persona's own (HNSW, iterative scan) or,
-    with ``shared``, other personas' memories it may see (ranked exactly).
-
-    One round trip: the query vector travels in pgvector's binary format, the statement is
-    prepared by psycopg after a few runs, the session already carries the HNSW settings (see
-    ``DATABASES`` in settings) and the rows come back without their vectors.
-    """
-    params: dict = {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k}
-    params["persona"] = persona.id
-    where = ["superseded = false"]
-    if shared:
-        related = [uuid.UUID(p) for p in related_persona_ids(persona=persona)]
-        where.append("persona_id <> %(persona)s")
-        if related:
-            params["related"] = related
-            where.append(
-                "(visibility = 'public' OR (visibility = 'shared'"
-                " AND persona_id = ANY(%(related)s)))"
-            )
-        else:
-            where.append("visibility = 'public'")
-    else:
-        where.append("persona_id = %(persona)s")
-    if kinds:
-        params["kinds"] = list(kinds)
-        where.append("kind = ANY(%(kinds)s)")
-    if min_importance is not None:
-        params["min_importance"] = float(min_importance)
-        where.append("importance >= %(min_importance)s")
-    if about is not None:
-        params["about"] = about
-        where.append("about = %(about)s")
-    fields = _memory_fields()
-    # Other personas' shared/public memories are a thin slice of the table: walking the HNSW
-    # graph for them would scan most of it. "+ 0" keeps the planner off the vector index, so
-    # the btree on (visibility, persona) finds them and they are ranked exactly.
-    order = "(embedding <=> %(q)b) + 0" if shared else "embedding <=> %(q)b"
-    # Fixed column names and clauses; every value is a bound parameter.
-    sql = (
-        f"SELECT {', '.join(f.column for f in fields)}, 1 - (embedding <=> %(q)b) "  # noqa: S608
-        f"FROM {Memory._meta.db_table} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(k)s"
-    )
-    raw = _raw_pg_connection()
-    ef = settings.MEMORY["HNSW_EF_SEARCH"]
-    with raw.cursor() as cursor:
-        if k > ef and not shared:  # the session's breadth would return fewer than k rows
-            cursor.execute(f"SET hnsw.ef_search = {int(k)}")
-            try:
-                rows = cursor.execute(sql, params).fetchall()
-            finally:
-                cursor.execute(f"SET hnsw.ef_search = {int(ef)}")
-        else:
-            rows = cursor.execute(sql, params).fetchall()
-    return [(_memory_from_row(fields, row[:-1]), float(row[-1])) for row in rows]
-
-
-def candidate_query(*, persona: Persona, query: np.ndarray, k: int) -> QuerySet:
-    """The PostgreSQL candidate query of a persona's own memories (for EXPLAIN in tests)."""
-    from pgvector.django import CosineDistance
-
-    return (
-        Memory.objects.filter(Q(persona=persona) & _filters(None, None, None))
-        .annotate(distance=CosineDistance("embedding", np.asarray(query).tolist()))
-        .order_by("distance")[:k]
-    )
-
-
 def _local_candidates(
     persona: Persona,
     query: np.ndarray,
@@ -210,6 +74,9 @@ def _local_candidates(
     about,
     include_shared: bool,
 ) -> list[tuple[int, float]]:
+    """SQLite: ``[(memory id, cosine)]`` from the in-process index of the persona and, with
+    ``include_shared``, of the others whose memories it may see (one query tells which, with
+    every index's counters: ``candidates.sharing_plan``)."""
     from memory import index
 
     def allowed(owner_id) -> np.ndarray | None:
@@ -222,32 +89,32 @@ def _local_candidates(
             dtype=np.int64,
         )
 
+    own, others = candidates.sharing_plan(persona.id, include_shared)
     found = index.search(
-        str(persona.id), query, k, kinds=kinds, about=about, allowed_ids=allowed(persona.id)
+        str(persona.id),
+        query,
+        k,
+        kinds=kinds,
+        about=about,
+        allowed_ids=allowed(persona.id),
+        state=own,
     )
     if include_shared:
-        related = related_persona_ids(persona=persona)
-        public_owners = {
-            str(p)
-            for p in Memory.objects.filter(visibility=Memory.Visibility.PUBLIC, superseded=False)
-            .exclude(persona=persona)
-            .values_list("persona_id", flat=True)
-            .distinct()
-        }
-        others: list[tuple[int, float]] = []
-        for owner in sorted(related | public_owners):
-            visibilities = {"shared", "public"} if owner in related else {"public"}
-            others += index.search(
+        theirs: list[tuple[int, float]] = []
+        for owner in sorted(others):
+            state, related = others[owner]
+            theirs += index.search(
                 owner,
                 query,
                 k,
                 kinds=kinds,
                 about=about,
-                visibilities=visibilities,
+                visibilities={"shared", "public"} if related else {"public"},
                 allowed_ids=allowed(owner),
+                state=state,
             )
-        others.sort(key=lambda pair: -pair[1])
-        found += others[:k]
+        theirs.sort(key=lambda pair: -pair[1])
+        found += theirs[:k]
     return found
 
 
@@ -283,15 +150,13 @@ def memory_search(
         "about": about,
     }
     k = int(limit) * settings.MEMORY["CANDIDATE_FACTOR"]
-    rows, objects = _candidate_rows(persona, vector, k, filters, include_shared)
+    rows = _candidate_rows(persona, vector, k, filters, include_shared)
     now = timezone.now()
     ranked = _rank(rows, w, now)[: int(limit)]
-    if not objects and ranked:
-        objects = Memory.objects.defer("embedding").in_bulk([pk for _, _, pk in ranked])
+    reader = candidates.reader()
     top = [
-        ScoredMemory(memory=objects[pk], score=total, scores=terms)
-        for total, terms, pk in ranked
-        if pk in objects
+        ScoredMemory(memory=reader.memory(row[:-1]), score=total, scores=terms)
+        for total, terms, row in ranked
     ]
     if touch and top:
         _touch(top, now)
@@ -327,37 +192,37 @@ def _query_vector(query: str | None, query_embedding) -> np.ndarray:
 
 def _candidate_rows(
     persona: Persona, vector: np.ndarray, k: int, filters: dict, include_shared: bool
-) -> tuple[list[tuple], dict[int, Memory]]:
-    """``(id, importance, last_accessed_at, similarity)`` of the nearest candidates, and the
-    candidates' rows when the search already loaded them (PostgreSQL)."""
+) -> list[tuple]:
+    """The nearest candidates' rows as they are now (every column but the vector, converted;
+    ``candidates.RowReader``), each followed by its cosine similarity. Superseded rows and
+    rows below ``min_importance`` (decay may have lowered it since the index was read) are
+    left out. One round trip on PostgreSQL, two queries on SQLite, none built by the ORM."""
     if settings.IS_POSTGRES:
-        pairs = _pg_candidates(persona, vector, k, **filters)
-        if include_shared:
-            pairs += _pg_candidates(persona, vector, k, shared=True, **filters)
-        rows = [(m.id, m.importance, m.last_accessed_at, sim) for m, sim in pairs]
-        return rows, {m.id: m for m, _ in pairs}
+        return candidates.pg_candidates(persona, vector, k, shared=include_shared, **filters)
     min_importance = filters["min_importance"]
     found = _local_candidates(
         persona, vector, k, filters["kinds"], min_importance, filters["about"], include_shared
     )
     sims = dict(found)
-    # Only what scoring needs for the candidates; whole rows only for the winners.
-    light = Memory.objects.filter(id__in=list(sims), superseded=False)
-    if min_importance is not None:  # decay may have lowered it since the index was read
-        light = light.filter(importance__gte=min_importance)
-    rows = [
-        (pk, importance, accessed, sims[pk])
-        for pk, importance, accessed in light.values_list("id", "importance", "last_accessed_at")
+    reader = candidates.reader()
+    return [
+        (*row, sims[row[reader.ID]])
+        for row in candidates.rows_by_id(list(sims))
+        if not row[reader.SUPERSEDED]
+        and (min_importance is None or row[reader.IMPORTANCE] >= min_importance)
     ]
-    return rows, {}
 
 
-def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict, int]]:
-    """``(total, terms, id)`` best first: the weighted sum of relevance, recency, importance."""
+def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict, tuple]]:
+    """``(total, terms, row)`` best first: the weighted sum of relevance, recency, importance."""
+    reader = candidates.reader()
+    ID, IMPORTANCE = reader.ID, reader.IMPORTANCE
     decay = settings.MEMORY["RECENCY_DECAY"]
-    pending = access.latest(row[0] for row in rows)  # accesses not written yet count too
+    pending = access.latest(row[ID] for row in rows)  # accesses not written yet count too
     ranked = []
-    for pk, importance, accessed, similarity in rows:
+    for row in rows:
+        pk, importance, similarity = row[ID], row[IMPORTANCE], float(row[-1])
+        accessed = reader.accessed(row)
         if pk in pending:
             accessed = max(accessed, pending[pk])
         terms = {
@@ -366,8 +231,8 @@ def _rank(rows: list[tuple], w: dict[str, float], now) -> list[tuple[float, dict
             "importance": min(1.0, max(0.0, importance)),
         }
         total = sum(w[t] * terms[t] for t in SCORE_TERMS)
-        ranked.append((total, terms, pk))
-    ranked.sort(key=lambda r: (-r[0], -r[1]["relevance"], -r[2]))
+        ranked.append((total, terms, row))
+    ranked.sort(key=lambda r: (-r[0], -r[1]["relevance"], -r[2][ID]))
     return ranked
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
+from memory.candidates import pg_statement, raw_pg_connection
 from memory.embeddings import embed_one
-from memory.selectors import candidate_query, memory_search
+from memory.selectors import memory_search
 from memory.services import memory_store_many
 from tests.memory.test_index import clustered
 
@@ -42,11 +44,11 @@ def test_candidate_query_uses_the_hnsw_index(alice):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE memory_memory")
     query = embed_one("where is the treasure?")
-    qs = candidate_query(persona=alice, query=query, k=40)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.ef_search = 100")
-        plan = qs.explain()
-    assert "memory_embedding_hnsw" in plan, plan
+    # The statement memory_search runs, own memories and others' shared ones in one.
+    sql, params = pg_statement(alice, query, 40, shared=True)
+    with psycopg.Cursor(raw_pg_connection()) as cursor:
+        plan = "\n".join(row[0] for row in cursor.execute("EXPLAIN " + sql, params))
+    assert plan.count("memory_embedding_hnsw") == 1, plan  # the own half walks the graph
     found = memory_search(persona=alice, query_embedding=vectors[7], limit=5, touch=False)
     assert found[0].memory.content == "m7"
     assert found[0].scores["relevance"] == pytest.approx(1.0, abs=1e-4)
