@@ -52,6 +52,9 @@ from memory.embeddings import warm_up
 
 log = logging.getLogger("bots.runner")
 
+# Seconds a reply may take before the bot shows it is typing (``BOTS["TYPING_DELAY"]``).
+TYPING_DELAY = 0.5
+
 # Homeserver answers that mean the credentials are wrong: retrying cannot help.
 FATAL_LOGIN_CODES = {"M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_USERNAME", "M_UNKNOWN_TOKEN"}
 
@@ -657,11 +660,19 @@ class BotRunner:
         except Exception as exc:  # a typing notice is never worth failing a reply for
             log.debug("typing notice failed: %s", type(exc).__name__)
 
+    async def typing_later(self, room_id: str, started: asyncio.Event) -> None:
+        """The typing notice of a reply that takes longer than ``TYPING_DELAY`` seconds."""
+        await asyncio.sleep(settings.BOTS.get("TYPING_DELAY", TYPING_DELAY))
+        started.set()
+        await self.typing(room_id, True)
+
     async def answer(self, room: MatrixRoom, event: RoomMessageText) -> None:
         lock = self.room_locks.setdefault(room.room_id, asyncio.Lock())
         async with lock:
-            # Typing notices run beside the turn: they must not add to the reply's latency.
-            typing = asyncio.create_task(self.typing(room.room_id, True))
+            # Typing notices run beside the turn, and only for a reply that is slow to come:
+            # each notice wakes every member's sync, which a fast reply would then wait behind.
+            typing_started = asyncio.Event()
+            typing = asyncio.create_task(self.typing_later(room.room_id, typing_started))
             try:
                 reply = await _in_thread(self.turn, room, event)
             except Exception as exc:
@@ -680,6 +691,9 @@ class BotRunner:
                     await self.send(room.room_id, reply_content(part, event, first=index == 0))
                 self.answered += 1
                 log.info("room %s: answered %s", room.room_id, event.sender)
+            if not typing_started.is_set():
+                typing.cancel()  # the reply came first: no notice was sent
+                return
             await typing
             await self.typing(room.room_id, False)
 

@@ -216,3 +216,64 @@ def test_killing_a_silent_runner_does_not_hold_the_row_lock(demo, settings):
     run = BotRun.objects.get(bot=bot)
     assert run.status == "crashed" and run.pid is None and run.restarts == 7
     assert "no heartbeat" in run.last_error
+
+
+class _Answering:
+    """What ``BotRunner.answer`` uses of a runner, with the homeserver calls recorded."""
+
+    answer = runner.BotRunner.answer
+    typing_later = runner.BotRunner.typing_later
+
+    def __init__(self, turn_seconds: float):
+        self.turn_seconds = turn_seconds
+        self.room_locks: dict = {}
+        self.persona = type("P", (), {"name": "Alice"})()
+        self.answered = 0
+        self.notices: list[bool] = []
+        self.sent: list[dict] = []
+
+    async def typing(self, room_id: str, on: bool) -> None:
+        self.notices.append(on)
+
+    async def send(self, room_id: str, content: dict) -> None:
+        self.sent.append(content)
+
+    def turn(self, room, event) -> str:
+        import time
+
+        time.sleep(self.turn_seconds)
+        return "Well met!"
+
+
+def _message():
+    from nio import RoomMessageText
+
+    return RoomMessageText.from_dict(
+        {
+            "type": "m.room.message",
+            "event_id": "$question",
+            "sender": "@ann:localhost",
+            "origin_server_ts": 0,
+            "content": {"msgtype": "m.text", "body": "Hello?"},
+        }
+    )
+
+
+def _room():
+    from nio import MatrixRoom
+
+    return MatrixRoom("!room:localhost", "@alice:localhost")
+
+
+async def test_a_reply_that_comes_at_once_sends_no_typing_notice(settings):
+    settings.BOTS = {**settings.BOTS, "TYPING_DELAY": 30.0}
+    bot = _Answering(turn_seconds=0)
+    await bot.answer(_room(), _message())
+    assert [c["body"] for c in bot.sent] == ["Well met!"] and bot.notices == []
+
+
+async def test_a_slow_reply_shows_typing_until_it_is_sent(settings):
+    settings.BOTS = {**settings.BOTS, "TYPING_DELAY": 0.0}
+    bot = _Answering(turn_seconds=0.3)
+    await bot.answer(_room(), _message())
+    assert [c["body"] for c in bot.sent] == ["Well met!"] and bot.notices == [True, False]
