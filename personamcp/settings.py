@@ -409,9 +409,9 @@ MEMORY = {
     "CANDIDATE_FACTOR": env_int("MEMORY_CANDIDATE_FACTOR", 4, minimum=1),
     "MAX_CONTENT_CHARS": env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100),
     "MAX_SEARCH_LIMIT": 100,
-    # PostgreSQL: HNSW search breadth (higher = better recall, slower). recall@10 at 100k
-    # (index m 16, ef_construction 64): 0.974 at 100, 0.994 at 200 on real-shaped vectors;
-    # 0.74 / 0.81 on the benchmark's near-duplicates (bench/README.md "Recall").
+    # PostgreSQL: HNSW search breadth (higher = better recall, slower). recall@10 at 100k at
+    # 200 on the benchmark's near-duplicates: 0.984 with the index's ef_construction 200
+    # (migration memory 0003), 0.960 with 64; 0.994 on real-shaped vectors (bench/README.md).
     "HNSW_EF_SEARCH": HNSW_EF_SEARCH,
     # SQLite: in-process index. Exact search below ANN_MIN vectors, a faiss HNSW graph above
     # (M links per node, build and search breadth). On the benchmark's near-duplicate vectors

@@ -20,6 +20,7 @@ def test_migration_created_the_hnsw_index(db):
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_embedding_hnsw'")
         (indexdef,) = cursor.fetchone()
     assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+    assert "m='16'" in indexdef and "ef_construction='200'" in indexdef, indexdef  # 0003
 
 
 def test_every_session_carries_the_hnsw_search_settings(db):
