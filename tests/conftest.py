@@ -52,8 +52,10 @@ def _clean_cache():
     from django.core.cache import cache
 
     from memory import access
+    from personamcp.auth import local_counts
 
     cache.clear()
+    local_counts.clear()  # the embedded mode's rate-limit counters
     yield
     access.discard()  # a test's pending access updates never reach the next test's database
 
