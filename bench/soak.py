@@ -402,6 +402,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--getters", type=int, default=20)
+    parser.add_argument("--log", help="copy the server's log here at the end")
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument(
         "--drain", type=float, default=600.0,
@@ -460,6 +461,8 @@ def main() -> None:
             )
             print("RESULT " + json.dumps(result))
             log = Path(tmp) / f"{args.server}.log"
+            if args.log:
+                Path(args.log).write_bytes(log.read_bytes())
             lines = log.read_text(errors="replace").splitlines()
             errors = [line for line in lines if " ERROR " in line]
             # The exception that ended each traceback, counted.

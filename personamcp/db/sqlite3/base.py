@@ -13,6 +13,14 @@ that statement. Waiting threads sleep on the lock and are woken in turn as it is
 only other processes (a ``manage.py`` command, a second server) are still met through
 SQLite's busy timeout. A writer waits at most ``QUEUE_TIMEOUT`` seconds (60, or the busy
 timeout if longer) for the others of its process, then fails as SQLite would.
+
+The ``init_command`` statements are run here on cursors closed at once. Django runs them with
+``conn.execute()`` and leaves the cursor to be freed; ``PRAGMA journal_mode=WAL`` answers a
+row, so its statement stays active until the cursor is gone, and anything that holds every
+object for a moment (``gc.get_objects()`` in a profiler, a memory probe, a debugger) kept it
+alive: SQLite counts that pragma as a writing statement, so the connection's next ``COMMIT``
+failed with "cannot commit transaction - SQL statements in progress" and, on a snapshot older
+than another connection's commit, its ``BEGIN IMMEDIATE`` with "database is locked".
 """
 
 from __future__ import annotations
@@ -83,11 +91,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self):
         params = super().get_connection_params()
+        # Taken from Django's get_new_connection, run below (see the module's docstring).
+        self._init_statements = [s.strip() for s in self.init_commands if s.strip()]
+        self.init_commands = []
         params["factory"] = QueuedConnection
         return params
 
     def get_new_connection(self, conn_params):
         conn = super().get_new_connection(conn_params)
+        for statement in self._init_statements:
+            conn.execute(statement).close()  # closing resets the statement, whoever holds it
         conn.write_lock = write_lock(str(self.settings_dict["NAME"]))
         conn.queue_timeout = max(QUEUE_TIMEOUT, float(conn_params.get("timeout") or 0))
         return conn
