@@ -265,8 +265,11 @@ PERSONAMCP = {
     "MAX_FRAME_BYTES": env_int("PERSONAMCP_MAX_FRAME_BYTES", 16 * 1024 * 1024, minimum=1024),
     "MAX_BATCH": env_int("PERSONAMCP_MAX_BATCH", 50, minimum=1),
     "MAX_MESSAGE_CHARS": env_int("PERSONAMCP_MAX_MESSAGE_CHARS", 8000, minimum=1),
-    # Requests per minute per API key (or per client address when anonymous in dev mode).
+    # Threads per server process for sync calls: LLM turns (conversation.send_message, room.send
+    # and room.step) have their own, so that reads never wait behind the turns in flight.
     "WORKER_THREADS": env_int("PERSONAMCP_WORKER_THREADS", 64, minimum=4),
+    "TURN_THREADS": env_int("PERSONAMCP_TURN_THREADS", 64, minimum=1),
+    # Requests per minute per API key (or per client address when anonymous in dev mode).
     "RATE_LIMIT_PER_MINUTE": env_int("PERSONAMCP_RATE_LIMIT", 6000, minimum=1),
     # LLM turns running at once per API key (conversation.send_message, room.send/step);
     # over it: -32029 with data.reason "concurrent_turns". 0: no limit.

@@ -15,8 +15,10 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -38,6 +40,23 @@ _random_bits = random.getrandbits
 # Methods that run an LLM turn: limited per key (PERSONAMCP_MAX_TURNS_PER_KEY, -32029).
 TURN_METHODS = frozenset({"conversation.send_message", "room.send", "room.step"})
 Send = Callable[[dict], Awaitable[None]]
+_turn_threads: ThreadPoolExecutor | None = None
+_turn_threads_lock = threading.Lock()
+
+
+def turn_executor() -> ThreadPoolExecutor:
+    """The threads of the turn methods (``PERSONAMCP_TURN_THREADS``), apart from the other sync
+    calls' (``PERSONAMCP_WORKER_THREADS``, the loop's default executor): a turn holds its
+    thread for the whole LLM answer, and with every thread in one pool a read
+    (``persona.get``, ``conversation.history``) waited behind the turns in flight for seconds."""
+    global _turn_threads
+    if _turn_threads is None:
+        with _turn_threads_lock:
+            if _turn_threads is None:
+                _turn_threads = ThreadPoolExecutor(
+                    max_workers=settings.PERSONAMCP["TURN_THREADS"], thread_name_prefix="turn"
+                )
+    return _turn_threads
 
 
 def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict:
@@ -328,7 +347,8 @@ class Dispatcher:
                     return method.func(ctx, parsed)
             return method.func(ctx, parsed)
 
-        return await database_sync_to_async(run, thread_sensitive=False)()
+        executor = turn_executor() if turn else None
+        return await database_sync_to_async(run, thread_sensitive=False, executor=executor)()
 
 
 def invalid(field: str, message: str) -> ValidationFailed:

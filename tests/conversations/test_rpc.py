@@ -244,3 +244,38 @@ async def test_end_over_rpc(rpc_connect, key, demo, celery_worker):
     ended = await c.result("conversation.end", {"conversation_id": r["conversation_id"]})
     assert ended["ended"] is True and "third volume" in ended["summary"]
     assert (await c.result("session.info"))["active_conversation"] is None
+
+
+async def test_reads_do_not_wait_behind_turns_that_fill_the_worker_threads(
+    rpc_connect, key, demo, fake_ollama, settings
+):
+    """Turns hold a thread for the whole LLM answer; with one pool for every sync call a
+    ``persona.get`` waited until turns finished (seconds at 100 turns in flight)."""
+    from personamcp.rpc import consumer
+
+    settings.PERSONAMCP = {**settings.PERSONAMCP, "WORKER_THREADS": 4, "MAX_TURNS_PER_KEY": 0}
+    consumer._executors.discard(id(asyncio.get_running_loop()))  # this loop: 4 threads
+    fake_ollama.mode, fake_ollama.delay = "slow", 0.2  # about 1.2 s per reply
+    c = await rpc_connect(token=key)
+    turns = [f"t{i}" for i in range(6)]  # more turns than worker threads
+    for name in turns:
+        await c.send(
+            {
+                "jsonrpc": "2.0",
+                "id": name,
+                "method": "conversation.send_message",
+                "params": {"persona_id": "alice", "content": "x", "sender": name, "stream": True},
+            }
+        )
+    await c.notification("conversation.chunk", timeout=10)  # the turns are running
+    await c.send(
+        {"jsonrpc": "2.0", "id": "get", "method": "persona.get", "params": {"persona_id": "pip"}}
+    )
+    order = []
+    while len(order) < len(turns) + 1:
+        message = await c.receive(timeout=30)
+        if "id" in message:
+            assert "result" in message, message
+            order.append(message["id"])
+    assert order[0] == "get", order  # answered while every turn was still in flight
+    assert sorted(order[1:]) == turns
