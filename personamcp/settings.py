@@ -185,6 +185,14 @@ if REDIS_URL:
             "BACKEND": "personamcp.cache.RedisCache",  # one connection pool per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("PERSONAMCP_CACHE_PREFIX", "personamcp"),
+            # A bounded pool: a thread that finds every connection busy waits for one (up to
+            # 30 s) instead of opening another, so the process's Redis sockets stay at most
+            # PERSONAMCP_REDIS_CONNECTIONS however many threads (workers, turns) call at once.
+            "OPTIONS": {
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": env_int("PERSONAMCP_REDIS_CONNECTIONS", 20, minimum=2),
+                "timeout": 30,
+            },
         }
     }
 else:
@@ -265,10 +273,11 @@ PERSONAMCP = {
     "MAX_FRAME_BYTES": env_int("PERSONAMCP_MAX_FRAME_BYTES", 16 * 1024 * 1024, minimum=1024),
     "MAX_BATCH": env_int("PERSONAMCP_MAX_BATCH", 50, minimum=1),
     "MAX_MESSAGE_CHARS": env_int("PERSONAMCP_MAX_MESSAGE_CHARS", 8000, minimum=1),
-    # Threads per server process for sync calls: LLM turns (conversation.send_message, room.send
-    # and room.step) have their own, so that reads never wait behind the turns in flight.
+    # Threads per server process for sync calls (database work, LLM turns); of them, LLM turns
+    # (conversation.send_message, room.send and room.step) hold at most TURN_THREADS at once
+    # (0: three quarters), so that reads never wait behind the turns in flight.
     "WORKER_THREADS": env_int("PERSONAMCP_WORKER_THREADS", 64, minimum=4),
-    "TURN_THREADS": env_int("PERSONAMCP_TURN_THREADS", 64, minimum=1),
+    "TURN_THREADS": env_int("PERSONAMCP_TURN_THREADS", 0, minimum=0),
     # Requests per minute per API key (or per client address when anonymous in dev mode).
     "RATE_LIMIT_PER_MINUTE": env_int("PERSONAMCP_RATE_LIMIT", 6000, minimum=1),
     # LLM turns running at once per API key (conversation.send_message, room.send/step);

@@ -15,10 +15,9 @@ import asyncio
 import json
 import logging
 import random
-import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -40,23 +39,28 @@ _random_bits = random.getrandbits
 # Methods that run an LLM turn: limited per key (PERSONAMCP_MAX_TURNS_PER_KEY, -32029).
 TURN_METHODS = frozenset({"conversation.send_message", "room.send", "room.step"})
 Send = Callable[[dict], Awaitable[None]]
-_turn_threads: ThreadPoolExecutor | None = None
-_turn_threads_lock = threading.Lock()
+_turn_gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def turn_executor() -> ThreadPoolExecutor:
-    """The threads of the turn methods (``PERSONAMCP_TURN_THREADS``), apart from the other sync
-    calls' (``PERSONAMCP_WORKER_THREADS``, the loop's default executor): a turn holds its
-    thread for the whole LLM answer, and with every thread in one pool a read
-    (``persona.get``, ``conversation.history``) waited behind the turns in flight for seconds."""
-    global _turn_threads
-    if _turn_threads is None:
-        with _turn_threads_lock:
-            if _turn_threads is None:
-                _turn_threads = ThreadPoolExecutor(
-                    max_workers=settings.PERSONAMCP["TURN_THREADS"], thread_name_prefix="turn"
-                )
-    return _turn_threads
+def turn_gate() -> asyncio.Semaphore:
+    """This event loop's gate for sync turns: at most ``PERSONAMCP["TURN_THREADS"]`` of its
+    worker threads (``PERSONAMCP_WORKER_THREADS``, consumer.py) run turns at once. A turn holds
+    its thread for the whole LLM answer; with no gate, 64 turns in flight took every thread
+    and a read (``persona.get``) waited behind them for seconds. The rest of the threads stay
+    free for other calls, and a turn over the limit waits here, in the loop, not in a thread."""
+    loop = asyncio.get_running_loop()
+    gate = _turn_gates.get(loop)
+    if gate is None:
+        gate = _turn_gates[loop] = asyncio.Semaphore(turn_threads())
+    return gate
+
+
+def turn_threads() -> int:
+    """Worker threads that turns may hold at once: ``PERSONAMCP_TURN_THREADS``, by default
+    three quarters of ``PERSONAMCP_WORKER_THREADS``; at least one thread is left for reads."""
+    workers = settings.PERSONAMCP["WORKER_THREADS"]
+    wanted = settings.PERSONAMCP.get("TURN_THREADS") or workers * 3 // 4
+    return max(1, min(wanted, workers - 1))
 
 
 def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict:
@@ -347,8 +351,10 @@ class Dispatcher:
                     return method.func(ctx, parsed)
             return method.func(ctx, parsed)
 
-        executor = turn_executor() if turn else None
-        return await database_sync_to_async(run, thread_sensitive=False, executor=executor)()
+        if turn:
+            async with turn_gate():
+                return await database_sync_to_async(run, thread_sensitive=False)()
+        return await database_sync_to_async(run, thread_sensitive=False)()
 
 
 def invalid(field: str, message: str) -> ValidationFailed:
