@@ -6,7 +6,8 @@ sends N messages in a direct room and waits for each reply in its own sync loop,
 unencrypted room, then in an end-to-end encrypted one, then in an unencrypted room bridged to
 a Persona-MCP room (the message goes through the bridge's claim, ``room.send`` and the outbox;
 same run, same bot process). For comparison, the same number of turns through ``conversation.send_message`` over the /mcp
-WebSocket of a real daphne server on the same database.
+WebSocket of a real daphne server on the same database, and the floor of a Matrix round trip
+on this homeserver: the same messages to a bare matrix-nio client that echoes each at once.
 
     .venv/bin/python bench/matrix_latency.py [--messages 50]
 """
@@ -138,6 +139,37 @@ async def matrix_round_trips(
     return timings
 
 
+async def echo_round_trips(hs: Synapse, count: int, store: Path) -> list[float]:
+    """The floor of a Matrix round trip on this homeserver: the same measurement against a
+    bare matrix-nio client that joins when invited and answers every message at once with a
+    copy (no persona, no turn): the human's send, the echo's sync, its send, the human's sync."""
+    from nio import AsyncClient, InviteMemberEvent, RoomMessageText
+
+    name = f"echo{uuid.uuid4().hex[:6]}"
+    hs.register(name, "echo-pw")
+    echo = AsyncClient(hs.url, hs.user_id(name))
+    await echo.login("echo-pw")
+    await echo.sync(timeout=0)  # from now on: only new events
+
+    async def on_invite(room, event) -> None:
+        if event.state_key == echo.user_id and event.membership == "invite":
+            await echo.join(room.room_id)
+
+    async def on_message(room, event) -> None:
+        if event.sender != echo.user_id:
+            content = {"msgtype": "m.text", "body": event.body}
+            await echo.room_send(room.room_id, "m.room.message", content)
+
+    echo.add_event_callback(on_invite, InviteMemberEvent)
+    echo.add_event_callback(on_message, RoomMessageText)
+    syncer = asyncio.create_task(echo.sync_forever(timeout=30000))
+    try:
+        return await matrix_round_trips(hs, echo.user_id, count, encrypted=False, store=store)
+    finally:
+        syncer.cancel()
+        await echo.close()
+
+
 async def rpc_round_trips(url: str, key: str, count: int) -> list[float]:
     import websockets
 
@@ -232,6 +264,8 @@ def main() -> int:
                 )
             )
 
+            floor = asyncio.run(echo_round_trips(hs, args.messages, workdir / "human-echo"))
+
             port = free_port()
             procs.append(
                 subprocess.Popen(
@@ -273,6 +307,7 @@ def main() -> int:
     print(summary("encrypted room -> decrypted reply", secret))
     print(summary("bridged room -> persona's reply", bridged))
     print(summary("conversation.send_message (/mcp)", rpc))
+    print(summary("echo client (Matrix floor)", floor))
     for label, values in (("unencrypted", plain), ("encrypted", secret), ("bridged", bridged)):
         print(
             f"{label:<12} over the turn itself (/mcp): "
@@ -281,6 +316,11 @@ def main() -> int:
             f"p95 +{pct(values, 0.95) - pct(rpc, 0.95):.1f} ms "
             f"(x{pct(values, 0.95) / pct(rpc, 0.95):.2f})"
         )
+    print(
+        f"the bot over the Matrix floor + the turn: p50 "
+        f"{pct(plain, 0.5) - pct(floor, 0.5) - pct(rpc, 0.5):+.1f} ms, p95 "
+        f"{pct(plain, 0.95) - pct(floor, 0.95) - pct(rpc, 0.95):+.1f} ms"
+    )
     print(
         f"encryption costs p50 {pct(secret, 0.5) - pct(plain, 0.5):+.1f} ms, "
         f"p95 {pct(secret, 0.95) - pct(plain, 0.95):+.1f} ms per round trip"

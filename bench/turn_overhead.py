@@ -1,7 +1,7 @@
 """The platform's own cost per conversation turn, with an LLM that answers instantly.
 
     .venv/bin/python bench/turn_overhead.py [--turns 200] [--sizes 0,10000,100000]
-                                            [--modes embedded,scaled]
+                                            [--modes embedded,scaled] [--vectors hard|random]
 
 (``BENCH_REDIS_DB``: the Redis database of the scaled run, default 14; it is purged.
 ``--profile DIR``: py-spy records the turns of each size, not the loading, in
@@ -10,8 +10,10 @@
 For each runtime mode (embedded: SQLite + in-process jobs; scaled: PostgreSQL/pgvector + Redis,
 started with ``scripts/services.py up``) a child process gets a fresh database, one persona and
 a fake Ollama server on 127.0.0.1 (``tests/conversations/fakes.py``) that streams its reply
-without delay. At each memory count (memories are stored with random unit vectors: the same
-cost for an exact scan, the hard case for a graph) it waits until the embedded mode's HNSW
+without delay. At each memory count (memories are stored with the retrieval benchmark's
+``hard`` vectors, near-duplicates of real sentence embeddings, ``memory_search.synthetic``;
+``--vectors random``: random unit vectors, structureless as no text embedding is, which make
+a graph index walk about five times as many nodes) it waits until the embedded mode's HNSW
 graph holds every row (``index_ready_s``; a running server builds it once and reuses the saved
 graph after a restart), then runs ``--turns`` streamed turns through
 ``conversations.services.conversation_send_message`` with distinct messages (so that the
@@ -104,16 +106,29 @@ def message(rng: random.Random, i: int) -> str:
     )
 
 
-def add_memories(persona, count: int, rng) -> None:
+def add_memories(persona, count: int, rng, vectors_kind: str) -> None:
     import numpy as np
 
     from memory.services import memory_store_many
 
+    base = None
+    if vectors_kind == "hard" and count:  # near-duplicates of real sentence embeddings
+        from memory_search import sentences
+
+        from memory.embeddings import embed
+
+        base = np.asarray(embed(sentences(3000)), dtype=np.float32)
     batch = 2000
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        vectors = np.random.default_rng(rng.randint(0, 1 << 30)).standard_normal((n, 384))
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        np_rng = np.random.default_rng(rng.randint(0, 1 << 30))
+        if base is not None:
+            from memory_search import synthetic
+
+            vectors = synthetic(base, n, np_rng, "hard")
+        else:
+            vectors = np_rng.standard_normal((n, 384))
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         items = [
             {
                 "content": f"Memory {start + j}: the {rng.choice(WORDS)} and the "
@@ -203,7 +218,7 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
             # benchmark does (``memory_search.build_hnsw``: the graph in memory).
             with connection.cursor() as cursor:
                 cursor.execute("DROP INDEX IF EXISTS memory_embedding_hnsw")
-        add_memories(persona, size - have, rng)
+        add_memories(persona, size - have, rng, os.environ.get("BENCH_TURN_VECTORS", "hard"))
         if postgres and size > have:
             from memory_search import build_hnsw
 
@@ -331,7 +346,9 @@ def scaled_env(database: str = "bench_turn") -> dict:
     return env
 
 
-def run_mode(mode: str, turns: int, sizes: list[int], profile: str = "") -> dict:
+def run_mode(
+    mode: str, turns: int, sizes: list[int], profile: str = "", vectors: str = "hard"
+) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         DJANGO_SETTINGS_MODULE="personamcp.settings",
@@ -344,6 +361,7 @@ def run_mode(mode: str, turns: int, sizes: list[int], profile: str = "") -> dict
     env["EMBEDDING_CACHE_DIR"] = str(ROOT / "var" / "models")  # the model exported once
     if mode == "scaled":
         env.update(scaled_env())
+    env["BENCH_TURN_VECTORS"] = vectors
     if profile:
         env["BENCH_TURN_PROFILE"] = str(Path(profile).resolve())
     proc = subprocess.run(
@@ -405,6 +423,12 @@ def main() -> None:
     parser.add_argument("--child", default="")
     parser.add_argument("--json", action="store_true", help="print the raw JSON too")
     parser.add_argument(
+        "--vectors",
+        default="hard",
+        choices=("hard", "random"),
+        help="the stored memories' vectors (see above)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="DIR",
@@ -417,7 +441,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.turns, sizes)))
         return
     for mode in args.modes.split(","):
-        report = run_mode(mode.strip(), args.turns, sizes, args.profile)
+        report = run_mode(mode.strip(), args.turns, sizes, args.profile, args.vectors)
+        report["vectors"] = args.vectors
         print_table(report)
         print("RESULT " + json.dumps(report))
         if args.json:
