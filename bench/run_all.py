@@ -226,7 +226,7 @@ def matrix_rows(table: Table, quick: bool) -> None:
     table.add(
         "Matrix reply latency over the turn itself, p50",
         "embedded",
-        f"{reply:.1f} ms (+{reply - turn:.1f} ms over the turn; the floor +{floor:.1f})",
+        f"{reply:.1f} ms (+{reply - turn:.1f} ms over the turn)",
         f"the same turn over /mcp {turn:.1f} ms; a bare echo client {floor:.1f} ms",
         "<= 50 ms",
     )
