@@ -113,7 +113,7 @@ def add_memories(persona, count: int, rng, vectors_kind: str) -> None:
 
     base = None
     if vectors_kind == "hard" and count:  # near-duplicates of real sentence embeddings
-        from memory_search import sentences
+        from memory_search import sentences, synthetic
 
         from memory.embeddings import embed
 
@@ -123,8 +123,6 @@ def add_memories(persona, count: int, rng, vectors_kind: str) -> None:
         n = min(batch, count - start)
         np_rng = np.random.default_rng(rng.randint(0, 1 << 30))
         if base is not None:
-            from memory_search import synthetic
-
             vectors = synthetic(base, n, np_rng, "hard")
         else:
             vectors = np_rng.standard_normal((n, 384))
