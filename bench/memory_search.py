@@ -372,7 +372,7 @@ def run_backend(
             if backend == "postgres":
                 import importlib
 
-                migration = importlib.import_module("memory.migrations.0003_hnsw_ef_construction")
+                migration = importlib.import_module("memory.migrations.0004_hnsw_halfvec")
                 started = time.perf_counter()
                 build_hnsw(migration.HNSW_SQL, loaded)
                 index_s = time.perf_counter() - started

@@ -220,7 +220,7 @@ def child(mode: str, turns: int, sizes: list[int]) -> dict:
         if postgres and size > have:
             from memory_search import build_hnsw
 
-            migration = importlib.import_module("memory.migrations.0003_hnsw_ef_construction")
+            migration = importlib.import_module("memory.migrations.0004_hnsw_halfvec")
             build_hnsw(migration.HNSW_SQL, size)
         have = size
         load_s = time.perf_counter() - t0

@@ -13,11 +13,11 @@ bound parameters, and the rows come back as tuples converted the way the ORM con
   ``memory.index`` searches the cached vectors without asking again); ``rows_by_id`` reads
   the candidates' rows in one more.
 - PostgreSQL: ``pg_candidates`` is one statement: the persona's own nearest memories from the
-  HNSW index and, with ``shared``, the shared/public memories of others ranked exactly, with
-  the sharing rule (relationships in either direction) as a subquery. It runs on a cursor
-  with server-side binding: the query vector travels in pgvector's binary format and the
-  statement is prepared on the session (``prepare=True``; Django's own cursors bind on the
-  client and never prepare).
+  HNSW index (built over half-precision copies of the vectors) and, with ``shared``, the
+  shared/public memories of others ranked exactly, with the sharing rule (relationships in
+  either direction) as a subquery. It runs on a cursor with server-side binding: the query
+  vector travels in pgvector's binary format and the statement is prepared on the session
+  (``prepare=True``; Django's own cursors bind on the client and never prepare).
 """
 
 from __future__ import annotations
@@ -214,10 +214,16 @@ def pg_statement(
         params["about"] = about
         filters.append("about = %(about)s")
     table = Memory._meta.db_table
-    # Fixed column names and clauses; every value is a bound parameter.
+    # Fixed column names and clauses; every value is a bound parameter. The similarity is the
+    # full vectors'; the persona's own rows are ordered by the expression the HNSW index is
+    # built on (their half-precision copy, migration 0004), so that the planner walks it.
     head = f"SELECT {rr.columns}, 1 - (embedding <=> %(q)b) FROM {table} WHERE "  # noqa: S608
     where = " AND ".join(filters)
-    own = f"{head}persona_id = %(persona)s AND {where} ORDER BY embedding <=> %(q)b LIMIT %(k)s"
+    half = f"halfvec({int(settings.EMBEDDING_DIMENSIONS)})"
+    own = (
+        f"{head}persona_id = %(persona)s AND {where}"
+        f" ORDER BY embedding::{half} <=> %(q)b::{half} LIMIT %(k)s"
+    )
     if not shared:
         return own, params
     params["persona_text"] = str(persona.id)

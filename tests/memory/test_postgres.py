@@ -19,8 +19,9 @@ def test_migration_created_the_hnsw_index(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_embedding_hnsw'")
         (indexdef,) = cursor.fetchone()
-    assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
-    assert "m='16'" in indexdef and "ef_construction='200'" in indexdef, indexdef  # 0003
+    # 0004: over the vectors' half-precision copies, m 16 and ef_construction 200 as in 0003
+    assert "hnsw" in indexdef and "halfvec(384)) halfvec_cosine_ops" in indexdef, indexdef
+    assert "m='16'" in indexdef and "ef_construction='200'" in indexdef, indexdef
 
 
 def test_every_session_carries_the_hnsw_search_settings(db):
