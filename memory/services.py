@@ -213,16 +213,19 @@ def memory_store_many(*, persona: Persona, items: list[dict], publish: bool = Tr
     nothing and raises ``ValidationFailed`` naming ``items.N.field``.
 
     The steps: validate, embed what has no vector, find the facts each new fact supersedes,
-    build the rows, then write them (one transaction) and announce them.
+    build the rows, then write them (one transaction) and announce them. On PostgreSQL a large
+    batch without facts is written in parts, each while the next one is embedded (``_parts``).
     """
     cleaned = _validate_items(items)
     if not cleaned:
         return []
-    _embed_missing(cleaned)
-    to_supersede = _facts_superseded(persona, cleaned)
-    objects = _build_rows(persona, cleaned)
+    parts = _parts(cleaned)
+    _embed_missing(parts[0])
+    to_supersede = _facts_superseded(persona, cleaned)  # with facts, one part: all embedded
     with transaction.atomic():
-        memories = _insert(objects)
+        memories: list[Memory] = []
+        for part in _ready_while_next_embeds(parts):
+            memories += _insert(_build_rows(persona, part))
         state = _record_stored(persona, memories, to_supersede)
         if publish:
             for memory in memories:
@@ -271,6 +274,48 @@ def _embed_missing(cleaned: list[dict]) -> None:
         vectors = embed([cleaned[i]["content"] for i in missing])
         for i, vector in zip(missing, vectors, strict=True):
             cleaned[i]["embedding"] = vector
+
+
+# On PostgreSQL most of an insert's cost is the HNSW index upkeep, done by the database server
+# on the other core: a batch of more than this many items to embed (and no fact, whose
+# supersede check needs every vector before any write) is written in parts of this size, each
+# while the next part is embedded (onnxruntime releases the GIL).
+PIPELINE_ROWS = 64
+
+
+def _parts(cleaned: list[dict]) -> list[list[dict]]:
+    """The batch as one part, or in parts of ``PIPELINE_ROWS`` to pipeline on PostgreSQL.
+
+    SQLite keeps one part: its write lock, taken at the first insert, would be held while the
+    later parts are embedded."""
+    from django.db import connection
+
+    missing = sum(d["embedding"] is None for d in cleaned)
+    if (
+        connection.vendor != "postgresql"
+        or missing <= PIPELINE_ROWS
+        or any(d["kind"] == Memory.Kind.FACT for d in cleaned)
+    ):
+        return [cleaned]
+    return [cleaned[i : i + PIPELINE_ROWS] for i in range(0, len(cleaned), PIPELINE_ROWS)]
+
+
+def _ready_while_next_embeds(parts: list[list[dict]]) -> Iterable[list[dict]]:
+    """Each part (the first already embedded), the next part's embedding running meanwhile in
+    a thread; an embedding that fails raises here, inside the caller's transaction."""
+    if len(parts) == 1:
+        yield parts[0]
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-store") as pool:
+        for number, part in enumerate(parts):
+            following = None
+            if number + 1 < len(parts):
+                following = pool.submit(_embed_missing, parts[number + 1])
+            yield part
+            if following is not None:
+                following.result()
 
 
 def _facts_superseded(persona: Persona, cleaned: list[dict]) -> list[tuple[int, list[int]]]:
