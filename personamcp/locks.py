@@ -38,7 +38,16 @@ _local_mutex = threading.Lock()
 
 @functools.cache
 def _start_time(pid: int) -> int:
-    return int(psutil.Process(pid).create_time() * 100)
+    """When ``pid`` started. On Linux its ``starttime`` in clock ticks since boot (``/proc``):
+    a step of the wall clock (NTP, a virtual machine resyncing its clock) does not move it,
+    while psutil's create time (the boot time, derived from the wall clock, plus those ticks)
+    moves with every step. Elsewhere that create time, in hundredths of a second."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # the fields after the command name in parentheses; starttime is the 22nd field
+            return int(stat.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return int(psutil.Process(pid).create_time() * 100)
 
 
 def process_owner() -> str:
@@ -62,9 +71,9 @@ def owner_alive(owner: str, *, lease_until: datetime | None = None) -> bool:
         process = psutil.Process(int(pid_text))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        # the same process when it started at the same time (to a second: the boot time that
-        # psutil adds to the process's start ticks is computed anew by each process)
-        return start_text.isdigit() and abs(process.create_time() * 100 - int(start_text)) < 100
+        # the same process when it started at the same time (to a second, for the create
+        # time of systems without /proc, whose boot time each process computes anew)
+        return start_text.isdigit() and abs(_start_time(process.pid) - int(start_text)) < 100
     except psutil.Error:  # no such process (or not ours to inspect: then it is not ours)
         return False
 

@@ -50,6 +50,20 @@ def test_only_the_owner_named_can_break_a_lock():
     assert held.release() is False
 
 
+def test_a_step_of_the_wall_clock_leaves_a_live_holder_alive(monkeypatch):
+    """psutil's create time moves with the wall clock (a VM resyncing it moved it by seconds
+    mid-run); the owner's start time must not, or a live holder's lock gets broken."""
+    import psutil
+
+    key = "test-lock:clock"
+    held = locks.lock_acquire(key, ttl=60, message="busy")
+    stepped = psutil.Process.create_time
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: stepped(self) - 3.0)
+    assert locks.owner_alive(locks.process_owner())
+    assert locks.lock_break_if_dead(key) is False
+    assert held.release() is True
+
+
 def test_a_lock_of_another_host_is_left_to_expire():
     key = "test-lock:remote"
     assert locks._backend(key, 60).acquire("otherhost:1:2|x")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from datetime import timedelta
 
-import psutil
 import pytest
 from django.utils import timezone
 
@@ -28,7 +27,7 @@ def new_turn(persona, content="Good evening, Alice. Any stew left?", **options) 
 def dead_owner() -> str:
     """The owner string of a process of this host that has exited (and was reaped)."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    start = int(psutil.Process(proc.pid).create_time() * 100)
+    start = locks._start_time(proc.pid)
     proc.kill()
     proc.wait()
     return f"{socket.gethostname()}:{proc.pid}:{start}"
