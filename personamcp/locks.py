@@ -36,7 +36,11 @@ _local_mutex = threading.Lock()
 # --- who holds a lock or runs a turn ------------------------------------------------------
 
 
-@functools.cache
+# Start times above this are hundredths of a second since the epoch (1973 on), below it clock
+# ticks since boot (three years of uptime at 100 ticks a second).
+EPOCH_HUNDREDTHS = 10**10
+
+
 def _start_time(pid: int) -> int:
     """When ``pid`` started. On Linux its ``starttime`` in clock ticks since boot (``/proc``):
     a step of the wall clock (NTP, a virtual machine resyncing its clock) does not move it,
@@ -53,7 +57,13 @@ def _start_time(pid: int) -> int:
 def process_owner() -> str:
     """``host:pid:start``: this process, told apart from a later process with the same pid."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+    return f"{socket.gethostname()}:{pid}:{_own_start(pid)}"
+
+
+@functools.cache
+def _own_start(pid: int) -> int:
+    """This process's start time, read once (by pid: a forked child reads its own)."""
+    return _start_time(pid)
 
 
 def owner_alive(owner: str, *, lease_until: datetime | None = None) -> bool:
@@ -71,9 +81,19 @@ def owner_alive(owner: str, *, lease_until: datetime | None = None) -> bool:
         process = psutil.Process(int(pid_text))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
+        if not start_text.isdigit():
+            return False
+        recorded = int(start_text)
+        # An owner in hundredths of a second since the epoch was written without /proc (or
+        # by a process of the previous release): compare it with the create time.
+        started = (
+            int(process.create_time() * 100)
+            if recorded > EPOCH_HUNDREDTHS
+            else _start_time(process.pid)
+        )
         # the same process when it started at the same time (to a second, for the create
-        # time of systems without /proc, whose boot time each process computes anew)
-        return start_text.isdigit() and abs(_start_time(process.pid) - int(start_text)) < 100
+        # time, whose boot time each process computes anew)
+        return abs(started - recorded) < 100
     except psutil.Error:  # no such process (or not ours to inspect: then it is not ours)
         return False
 

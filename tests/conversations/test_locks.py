@@ -64,6 +64,23 @@ def test_a_step_of_the_wall_clock_leaves_a_live_holder_alive(monkeypatch):
     assert held.release() is True
 
 
+def test_an_owner_written_in_the_previous_format_is_still_recognised():
+    """Before clock ticks, the start was psutil's create time in hundredths of a second: a
+    process of the previous release, still running during an upgrade, stays alive."""
+    import os
+    import socket
+
+    import psutil
+
+    pid = os.getpid()
+    hundredths = int(psutil.Process(pid).create_time() * 100)
+    assert locks.owner_alive(f"{socket.gethostname()}:{pid}:{hundredths}")
+    assert not locks.owner_alive(f"{socket.gethostname()}:{pid}:{hundredths - 500}")
+    assert locks.owner_alive(locks.process_owner())
+    ticks = int(locks.process_owner().rsplit(":", 1)[1])
+    assert not locks.owner_alive(f"{socket.gethostname()}:{pid}:{ticks + 500}")
+
+
 def test_a_lock_of_another_host_is_left_to_expire():
     key = "test-lock:remote"
     assert locks._backend(key, 60).acquire("otherhost:1:2|x")
