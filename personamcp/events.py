@@ -36,15 +36,44 @@ TOPIC_RE = re.compile(r"^(\*|[a-z_]+\.(\*|[A-Za-z0-9_\-]{1,80}))$")
 # Channels' consumer handler for event messages (``event_message``).
 HANDLER_TYPE = "event.message"
 
-_server_loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
 
+class _Outbox:
+    """Events published on worker threads, sent by one task on the server loop in publish order.
+
+    A worker thread only queues its event and goes on: it never waits for the channel layer
+    (under a burst a Redis layer took seconds to take every group send, and each write's thread
+    waited that long). One task sends them, so subscribers see them in the order they were
+    published.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[tuple[dict, list[str], str]] = asyncio.Queue()
+        self.task = loop.create_task(self._drain(), name="events-outbox")
+
+    def put(self, payload: dict, topics: list[str], primary: str) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (payload, topics, primary))
+
+    async def _drain(self) -> None:
+        while True:
+            payload, topics, primary = await self.queue.get()
+            try:
+                await _send(payload, topics, primary)
+            except Exception:  # one event that cannot be sent must not stop the others
+                log.exception("could not broadcast event %s", payload["type"])
+
+
+_outbox: _Outbox | None = None
+
+
 def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Remember the server's event loop so that worker threads can send on it."""
-    global _server_loop
+    """Remember the server's event loop (call on it) so that worker threads can send on it."""
+    global _outbox
     with _loop_lock:
-        _server_loop = loop
+        if _outbox is None or _outbox.loop is not loop or _outbox.task.done():
+            _outbox = _Outbox(loop)
 
 
 def group_for(topic: str) -> str:
@@ -114,27 +143,30 @@ def publish(
     transaction.on_commit(lambda: send_now(payload, topics, primary=f"{kind}.{keys[0]}"))
 
 
-def send_now(payload: dict, topics: list[str], *, primary: str) -> None:
+async def _send(payload: dict, topics: list[str], primary: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": HANDLER_TYPE, "event": payload, "topic": primary}
+    for topic in topics:
+        await layer.group_send(group_for(topic), message)
 
-    async def _send() -> None:
-        for topic in topics:
-            await layer.group_send(group_for(topic), message)
 
-    loop = _server_loop
+def send_now(payload: dict, topics: list[str], *, primary: str) -> None:
+    """Send an event now: queued on the server loop from a worker thread, else sent in place."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
+    outbox = _outbox
     try:
-        if running is not None:
-            running.create_task(_send())
-        elif loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(_send(), loop).result(timeout=5)
+        if outbox is not None and running is outbox.loop:
+            outbox.queue.put_nowait((payload, topics, primary))
+        elif running is not None:
+            running.create_task(_send(payload, topics, primary))
+        elif outbox is not None and outbox.loop.is_running():
+            outbox.put(payload, topics, primary)
         else:
-            async_to_sync(_send)()
+            async_to_sync(_send)(payload, topics, primary)
     except Exception:  # an event that cannot be sent must never break the write that caused it
         log.exception("could not broadcast event %s", payload["type"])

@@ -144,3 +144,35 @@ async def test_rolled_back_change_is_not_broadcast(watcher):
     with pytest.raises(RuntimeError):
         await sync_to_async(create_and_fail)()
     assert await watcher.ws.receive_nothing(timeout=0.4)
+
+
+async def test_writers_never_wait_for_the_channel_layer_and_events_keep_their_order(
+    watcher, monkeypatch
+):
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from personas.models import Persona
+
+    layer = get_channel_layer()
+    send = layer.group_send
+    gate = asyncio.Event()
+
+    async def held(group, message):  # a layer that takes nothing until the gate opens
+        await gate.wait()
+        await send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", held)
+
+    def write_all():
+        for n in range(6):
+            Persona.objects.create(name=f"Queued {n}", slug=f"queued-{n}")
+
+    # The writes finish while the layer takes nothing: their threads only queued the events.
+    await asyncio.wait_for(sync_to_async(write_all)(), timeout=4)
+    assert await Persona.objects.filter(slug__startswith="queued-").acount() == 6
+    assert await watcher.ws.receive_nothing(timeout=0.2)
+    gate.set()
+    slugs = [(await next_event(watcher))["data"]["slug"] for _ in range(6)]
+    assert slugs == [f"queued-{n}" for n in range(6)]
