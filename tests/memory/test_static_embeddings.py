@@ -65,3 +65,22 @@ def test_static_alias_without_a_distilled_model_says_what_to_run(settings, tmp_p
     use_model("static")
     with pytest.raises(ImproperlyConfigured, match="distill_static_embeddings"):
         embed(["anything"])
+
+
+@pytest.mark.embedded  # no database: once is enough
+def test_distill_command_makes_a_static_model_that_ranks_paraphrases(settings, tmp_path, use_model):
+    """The real ``manage.py distill_static_embeddings``: its own venv, the pinned model2vec,
+    the packaged MiniLM; the model it writes loads as EMBEDDING_MODEL=static."""
+    from django.core.management import call_command
+
+    from memory.embeddings import embed, embedding_info
+
+    settings.VAR_DIR = str(tmp_path / "var")
+    settings.EMBEDDING_CACHE_DIR = str(tmp_path / "models")
+    call_command("distill_static_embeddings")
+    use_model("static")
+    query, near, far = embed(
+        ["the baker owes me three silver coins", "I lent the baker some money", "storm at sea"]
+    )
+    assert embedding_info()["backend"] == "static"
+    assert float(query @ near) > float(query @ far) + 0.1

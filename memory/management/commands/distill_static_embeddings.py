@@ -33,8 +33,12 @@ PINS = [
     "huggingface-hub==1.33.0",
     "skeletoken==0.6.1",
 ]
+# ``kernels`` (GPU kernels from the Hub) reaches this venv from the application's, where a newer
+# release no longer accepts how transformers 5.3 describes its kernels; the distillation runs on
+# the CPU and never uses them, so the script hides the package (transformers then goes without).
 DISTILL = """
 import sys
+sys.modules["kernels"] = None
 from model2vec.distill import distill
 model = distill(model_name=sys.argv[1], pca_dims=None, device="cpu")
 model.save_pretrained(sys.argv[2])
