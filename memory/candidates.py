@@ -29,6 +29,7 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.utils.dateparse import parse_datetime
 
 from memory.models import Memory, MemoryIndexState
 from personas.models import Persona, Relationship
@@ -48,6 +49,14 @@ class RowReader:
         table = Memory._meta.db_table
         self.compiler = Memory.objects.all().query.get_compiler(connection=conn)
         self.converters = self.compiler.get_converters([f.get_col(table) for f in self.fields])
+        if conn.vendor == "sqlite" and settings.USE_TZ:
+            # sqlite3 already parses these columns (Django registers its ``datetime``
+            # converter); making them aware is all that is left, and Django's converter took
+            # 4 us a value for that (a search reads two for each of its ~40 candidates).
+            aware = _aware_in(conn.timezone)
+            for pos, field in enumerate(self.fields):
+                if pos in self.converters and field.get_internal_type() == "DateTimeField":
+                    self.converters[pos] = ([aware], self.converters[pos][1])
         position = {name: i for i, name in enumerate(self.attnames)}
         self.ID = position["id"]
         self.IMPORTANCE = position["importance"]
@@ -76,6 +85,20 @@ class RowReader:
         for pos in self.converters:
             values[pos] = self.value(row, pos)
         return Memory.from_db(self.connection.alias, self.attnames, values)
+
+
+def _aware_in(tz):
+    """A SQLite datetime column's converter: the value as Django's converter returns it, aware
+    in the connection's time zone (``timezone.make_aware`` is ``replace(tzinfo=...)``)."""
+
+    def convert(value, expression, conn):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            value = parse_datetime(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+
+    return convert
 
 
 _readers = threading.local()

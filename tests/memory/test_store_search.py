@@ -61,11 +61,13 @@ def test_search_finds_the_relevant_memory_first(alice, store):
 
 def test_search_returns_memories_as_the_orm_reads_them(alice, store):
     stored = store("The lighthouse lamp is lit at dusk.", metadata={"source": "log", "n": 2})
-    (found,) = memory_search(persona=alice, query="when is the lamp lit", limit=1)
+    (found,) = memory_search(persona=alice, query="when is the lamp lit", limit=1, touch=False)
     fresh = Memory.objects.defer("embedding").get(id=stored.id)
     assert found.memory.metadata["source"] == "log" and found.memory.metadata["n"] == 2
-    for field in ("metadata", "persona_id", "kind", "visibility", "importance", "created_at"):
-        assert getattr(found.memory, field) == getattr(fresh, field)
+    fields = ("metadata", "persona_id", "kind", "visibility", "importance", "superseded")
+    for field in (*fields, "created_at", "last_accessed_at"):
+        assert getattr(found.memory, field) == getattr(fresh, field), field
+    assert found.memory.created_at.utcoffset() == fresh.created_at.utcoffset() == timedelta(0)
 
 
 def test_search_records_access_and_the_batch_lands_after_the_call(
