@@ -189,6 +189,23 @@ def rows_by_id(ids: list[int]) -> list[tuple]:
         return cursor.fetchall()
 
 
+def index_rows(persona_id, after_id: int) -> list[tuple]:
+    """``memory.index``: the persona's searchable rows with an id above ``after_id``, in id
+    order, as ``(id, kind, visibility, about, vector)``; one fixed statement."""
+    field = Memory._meta.get_field("embedding")
+    names = ("id", "kind", "visibility", "about", "embedding")
+    columns = ", ".join(connection.ops.quote_name(Memory._meta.get_field(n).column) for n in names)
+    sql = (
+        f"SELECT {columns} FROM {Memory._meta.db_table}"  # noqa: S608 - fixed names
+        " WHERE persona_id = %s AND superseded = %s AND id > %s ORDER BY id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_id(persona_id), False, after_id])
+        rows = cursor.fetchall()
+    vector = field.from_db_value
+    return [(i, kind, vis, about, vector(e, None, connection)) for i, kind, vis, about, e in rows]
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 

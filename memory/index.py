@@ -125,13 +125,9 @@ def _grow(data: _Data, needed: int) -> _Data:
 
 
 def _fetch_rows(persona_id: str, after_id: int) -> list[tuple]:
-    from memory.models import Memory
+    from memory.candidates import index_rows
 
-    return list(
-        Memory.objects.filter(persona_id=persona_id, superseded=False, id__gt=after_id)
-        .order_by("id")
-        .values_list("id", "kind", "visibility", "about", "embedding")
-    )
+    return index_rows(persona_id, after_id)
 
 
 def _append(entry: _Entry, data: _Data, rows: list[tuple]) -> _Data:
